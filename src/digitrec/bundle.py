@@ -213,6 +213,13 @@ class Bundle:
         """Whether the model has an extra last output meaning "not a single digit"."""
         return bool(self.card.get("reject_class", False))
 
+    @property
+    def estimator(self) -> Any | None:
+        """The loaded scikit-learn estimator of a skops bundle; ``None`` for an ONNX one."""
+        if self.card["weights"]["format"] != "skops":
+            return None
+        return self._model
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities for samples already in the model's input format.
 
