@@ -30,6 +30,7 @@ __all__ = [
     "plot_loss_match",
     "plot_gradient_check",
     "plot_knob_runs",
+    "plot_accuracy_comparison",
 ]
 
 
@@ -537,5 +538,49 @@ def plot_knob_runs(runs: Sequence[Any], *, title: str | None = None) -> Figure:
     bars.set_ylim(0, 1.18)
     bars.set_title("Accuracy after training")
     bars.legend(fontsize=8, loc="upper center", ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_comparison(
+    names: Sequence[str], accuracies: Sequence[float], seconds: Sequence[float] | None = None, *, title: str | None = None
+) -> Figure:
+    """Draw models' test accuracies side by side, as horizontal bars labelled with their values.
+
+    Parameters
+    ----------
+    names : sequence of str
+        One per model, drawn top to bottom in the order given.
+    accuracies : sequence of float
+        Test accuracy of each, 0..1.
+    seconds : sequence of float, optional
+        Training time of each, added to its label.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The error rate (1 - accuracy) is what differs between good models, so the
+        axis starts a little below the lowest accuracy rather than at 0.
+    """
+    accuracies = np.asarray(accuracies, dtype=float)
+    if len(names) == 0 or len(names) != accuracies.size or (seconds is not None and len(seconds) != len(names)):
+        raise UsageError("plot_accuracy_comparison needs one accuracy (and, if given, one time) per model name")
+    fig = _figure(figsize=(8, 0.45 * len(names) + 1.5))
+    ax = fig.add_subplot()
+    positions = np.arange(len(names))[::-1]
+    ax.barh(positions, accuracies, color="tab:blue")
+    if seconds is None:
+        labels = [str(name) for name in names]
+    else:
+        labels = [f"{name} ({float(s):.1f} s)" for name, s in zip(names, seconds)]
+    ax.set_yticks(positions, labels)
+    for y, value in zip(positions, accuracies):
+        ax.annotate(f"{value:.2%}", (value, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+    low = float(np.nanmin(accuracies)) if np.isfinite(accuracies).any() else 0.0
+    ax.set_xlim(max(0.0, low - 0.05), 1.02)
+    ax.set_xlabel("test accuracy")
+    ax.set_title(title or "Test accuracy")
+    ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
