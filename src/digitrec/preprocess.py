@@ -1,0 +1,1053 @@
+"""From a person's image to the model's own input format.
+
+The recognise direction of digitrec, one step per function::
+
+    load_image   path, bytes, file, PIL image or array -> PIL image
+                 (safe limits, EXIF orientation applied, Pillow's errors translated)
+    ink_map      PIL image -> float32 HxW, 0..1, ink = 1, whatever the polarity,
+                 transparency, bit depth or lighting
+    segment      ink map -> one box per digit, left to right
+    to_mnist     ink crop -> 784 float32, MNIST's own recipe
+    to_optdigits ink crop -> 64 float64, the UCI optdigits recipe
+    prepare      all of the above: boxes and model-format samples for one image
+
+A model is only as good as the match between what it was trained on and what it is
+shown, so `to_mnist` and `to_optdigits` follow the recipes that made those datasets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Union
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from digitrec.bundle import INPUT_FORMATS
+from digitrec.errors import (
+    DecompressionBombError,
+    DigitrecError,
+    ImageTooLargeError,
+    InvalidImageError,
+    SegmentationError,
+    TruncatedImageError,
+    UnsupportedImageError,
+    UsageError,
+)
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_PIXELS",
+    "FORMATTERS",
+    "Box",
+    "ImageSource",
+    "Prepared",
+    "load_image",
+    "ink_map",
+    "segment",
+    "crop_ink",
+    "to_mnist",
+    "to_optdigits",
+    "to_format",
+    "prepare",
+]
+
+DEFAULT_MAX_BYTES = 20_000_000
+DEFAULT_MAX_PIXELS = 40_000_000
+
+#: A digit's box in image pixels: ``(x0, y0, x1, y1)``, right and bottom exclusive.
+Box = tuple[int, int, int, int]
+ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes], Image.Image, np.ndarray]
+
+# The ink map is computed on about this many pixels (a 640x480 photo at half size,
+# a 280x280 canvas as it is): six digits across a photo keep ~40 px each, and the
+# cost of a 12 MP phone photo is bounded.
+WORK_PIXELS = 50_000
+
+# Ink must differ from the local background by at least this much (0..1 scale)
+# to count: below it is paper texture, JPEG ringing or sensor noise.
+MIN_CONTRAST = 0.12
+
+# Digits on a page cover less than this share of it unless cropped tightly; more
+# "ink" than that, in strokes only a pixel or two wide, is speckle noise.
+MAX_INK_FRACTION = 0.45
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+@contextlib.contextmanager
+def _pillow_errors(name: str) -> Iterator[None]:
+    """Translate Pillow's errors into digitrec's, in this one place."""
+    try:
+        yield
+    except DigitrecError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise DecompressionBombError(
+            f"{name} declares more pixels than Pillow allows ({exc}); refusing to decode it. "
+            "Send a smaller image."
+        ) from exc
+    except Image.DecompressionBombWarning as exc:  # only raised when warnings are errors
+        raise DecompressionBombError(f"{name} declares suspiciously many pixels ({exc}); send a smaller image") from exc
+    except Image.UnidentifiedImageError as exc:
+        raise UnsupportedImageError(
+            f"{name} is not an image Pillow can read; save it as PNG or JPEG"
+        ) from exc
+    except (OSError, SyntaxError, EOFError, IndexError, struct.error) as exc:
+        text = str(exc)
+        if "truncated" in text or "broken data stream" in text or isinstance(exc, EOFError):
+            raise TruncatedImageError(
+                f"{name} is truncated or damaged ({text}); save or copy the image again"
+            ) from exc
+        raise InvalidImageError(f"{name} cannot be decoded ({text}); save it as PNG or JPEG") from exc
+    except (ValueError, TypeError, NotImplementedError) as exc:
+        raise InvalidImageError(f"{name} cannot be decoded ({exc}); save it as PNG or JPEG") from exc
+
+
+def _read_bytes(source: Any, max_bytes: int) -> tuple[bytes, str]:
+    """Return the encoded bytes of a path, bytes-like or binary file, and a name for messages."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data, name = bytes(source), "the image"
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        name = str(path)
+        try:
+            size = path.stat().st_size
+            if path.is_dir():
+                raise InvalidImageError(f"{name} is a folder, not an image file")
+            if size > max_bytes:
+                raise _too_large(name, size, max_bytes)
+            data = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise InvalidImageError(f"{name}: no such file; check the path") from exc
+        except PermissionError as exc:
+            raise InvalidImageError(f"{name}: permission denied; make the file readable") from exc
+        except IsADirectoryError as exc:
+            raise InvalidImageError(f"{name} is a folder, not an image file") from exc
+    elif hasattr(source, "read"):
+        name = str(getattr(source, "name", "the image"))
+        data = source.read(max_bytes + 1)
+        if not isinstance(data, (bytes, bytearray)):
+            raise UsageError(f"{name} was opened in text mode; open image files with 'rb'")
+        data = bytes(data)
+    else:
+        raise UsageError(
+            f"cannot read an image from a {type(source).__name__}; give a path, bytes, a file, "
+            "a PIL image or a NumPy array"
+        )
+    if len(data) > max_bytes:
+        raise _too_large(name, len(data), max_bytes)
+    if not data:
+        raise UnsupportedImageError(f"{name} is empty (0 bytes), not an image; save it as PNG or JPEG")
+    return data, name
+
+
+def _too_large(name: str, size: int, max_bytes: int) -> ImageTooLargeError:
+    return ImageTooLargeError(
+        f"{name} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit; send a smaller or "
+        "more compressed image"
+    )
+
+
+def _check_pixels(name: str, size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise DecompressionBombError(
+            f"{name} declares {width}x{height} = {width * height / 1e6:.1f} million pixels, over the "
+            f"{max_pixels / 1e6:.1f} million limit; refusing to decode it. Send a smaller image."
+        )
+    if width < 1 or height < 1:
+        raise InvalidImageError(f"{name} has no pixels ({width}x{height})")
+
+
+def _array_to_image(array: np.ndarray) -> Image.Image:
+    """A NumPy array (HxW grey, HxWx3 RGB, HxWx4 RGBA; uint8, uint16, bool or float 0..1)."""
+    a = np.asarray(array)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
+        raise UsageError(
+            f"an image array must be HxW, HxWx3 or HxWx4, not shape {a.shape}"
+        )
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype.kind == "f":
+        if not np.isfinite(a).all():
+            raise InvalidImageError("the image array holds NaN or infinite values")
+        scale = 255.0 if a.max(initial=0.0) <= 1.0 else 1.0
+        a = np.clip(a * scale, 0, 255).astype(np.uint8)
+    elif a.dtype == np.uint16 and a.ndim == 2:
+        return Image.fromarray(a)  # mode I;16: ink_map scales by the 16-bit range
+    elif a.dtype.kind in "iu":
+        if a.max(initial=0) > 255 or a.min(initial=0) < 0:
+            a = (a.astype(np.float64) * (255.0 / max(int(a.max()), 1))).clip(0, 255)
+        a = a.astype(np.uint8)
+    else:
+        raise UsageError(f"an image array must hold numbers, not {a.dtype}")
+    return Image.fromarray(np.ascontiguousarray(a))
+
+
+def _decode(source: ImageSource, max_bytes: int, max_pixels: int, draft: bool = False) -> tuple[Image.Image, float]:
+    """Decode with the limits; with ``draft``, let JPEG decode at reduced size.
+
+    Returns the image (EXIF orientation applied) and the factor from its pixels to the
+    original's (2.0 when JPEG draft mode decoded at half size).
+    """
+    if isinstance(source, Image.Image):
+        _check_pixels("the image", source.size, max_pixels)
+        with _pillow_errors("the image"):
+            return ImageOps.exif_transpose(source), 1.0
+    if isinstance(source, np.ndarray):
+        image = _array_to_image(source)
+        _check_pixels("the image array", image.size, max_pixels)
+        return image, 1.0
+    data, name = _read_bytes(source, max_bytes)
+    with _pillow_errors(name):
+        image = Image.open(io.BytesIO(data))
+        original = image.size
+        _check_pixels(name, original, max_pixels)
+        scale = _work_factor(original)
+        if draft and image.format == "JPEG" and scale >= 2:
+            # DCT-domain downscaling by a power of two no larger than the working
+            # factor, and grey only: a fraction of the decoding work.
+            image.draft("L" if image.mode in ("RGB", "L") else None, (original[0] // scale, original[1] // scale))
+        image.load()
+        factor = original[0] / image.size[0]
+        image = ImageOps.exif_transpose(image)
+    return image, factor
+
+
+def load_image(
+    source: ImageSource,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Image.Image:
+    """Decode an image safely, with its EXIF orientation applied.
+
+    Parameters
+    ----------
+    source : path, bytes, binary file, PIL.Image.Image or ndarray
+        PNG, JPEG, GIF (first frame), BMP, TIFF or WebP; an array is HxW, HxWx3 or
+        HxWx4 (uint8, uint16, bool, or float in 0..1).
+    max_bytes : int, default=20_000_000
+        Encoded inputs larger than this are refused before decoding.
+    max_pixels : int, default=40_000_000
+        Images whose header declares more pixels are refused before decoding.
+
+    Returns
+    -------
+    PIL.Image.Image
+        The decoded image, in its own mode (L, RGB, RGBA, P, I;16, CMYK, ...).
+
+    Raises
+    ------
+    ImageTooLargeError, DecompressionBombError, UnsupportedImageError, TruncatedImageError, InvalidImageError
+    """
+    image, _ = _decode(source, max_bytes, max_pixels)
+    return image
+
+
+# --------------------------------------------------------------------------- ink map
+
+
+def _luminance_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Grey levels in 0..1 (float32) and the alpha channel in 0..1, if it carries anything."""
+    mode = image.mode
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "L")
+        mode = image.mode
+    elif mode == "PA":
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    alpha = None
+    if mode in ("RGBA", "LA", "RGBa", "La"):
+        a = np.asarray(image.getchannel("A"))
+        if a.min() < 250:  # a fully opaque alpha channel says nothing
+            alpha = a.astype(np.float32) * np.float32(1 / 255)
+        image = image.convert("L")  # Pillow's luma ignores the alpha band
+        mode = "L"
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(image).astype(np.float32)
+        top = 65535.0 if (mode.startswith("I;16") or a.max(initial=0) > 255) else 255.0
+        if mode == "F" and a.max(initial=0) <= 1.0:
+            top = 1.0
+        return np.clip(a / np.float32(top), 0, 1), alpha
+    if mode != "L":
+        image = image.convert("L")  # RGB, CMYK, YCbCr, LAB, 1: Pillow's ITU-R 601 luma
+    return np.asarray(image, dtype=np.float32) * np.float32(1 / 255), alpha
+
+
+def _block_max(a: np.ndarray, k: int) -> np.ndarray:
+    """The maximum of each k x k cell (partial cells at the edges included)."""
+    h, w = a.shape
+    hh, ww = -(-h // k), -(-w // k)
+    if (hh * k, ww * k) != (h, w):
+        a = np.pad(a, ((0, hh * k - h), (0, ww * k - w)), mode="edge")
+    # Reduce along the contiguous axis first: much faster than one reduce over axes (1, 3).
+    return a.reshape(hh * k, ww, k).max(axis=2).reshape(hh, k, ww).max(axis=1)
+
+
+def _background(dark: np.ndarray, ink_depth: float) -> np.ndarray:
+    """The paper's brightness at every pixel (a 0-d array if even), as if the (darker) ink were not there.
+
+    Ink is dark here (the caller inverts light-on-dark images). The image is cut into
+    cells of 1/16 of its shorter side, and each cell's brightest value is taken. A cell
+    much darker than the brightest cells around it is covered by a stroke; its paper
+    is interpolated from the uncovered cells nearby (a normalised convolution at
+    growing scales), so even a thick marker stroke stays solid, while a lighting
+    gradient, a vignette or a soft shadow survive and are divided out.
+
+    Parameters
+    ----------
+    dark : ndarray
+        Grey levels with dark ink.
+    ink_depth : float
+        How much darker than the paper the ink roughly is; a cell darker than its
+        neighbourhood by half of this counts as covered.
+    """
+    from scipy import ndimage
+
+    h, w = dark.shape
+    k = max(2, min(h, w) // 16)
+    cells = _block_max(dark, k).astype(np.float64)
+    brightest = ndimage.maximum_filter(cells, size=5, mode="nearest")
+    paper = cells >= brightest - 0.5 * ink_depth
+    values = np.where(paper, cells, 0.0)
+    if np.ptp(cells[paper]) < 0.03:  # evenly lit: one number will do
+        return np.asarray(np.median(cells[paper]), dtype=np.float32)
+    estimate = np.full(cells.shape, np.nan)
+    for size in (3, 7, 15, 31):
+        num = ndimage.uniform_filter(values, size, mode="nearest")
+        den = ndimage.uniform_filter(paper.astype(np.float64), size, mode="nearest")
+        fill = np.isnan(estimate) & (den > 1e-6)
+        estimate[fill] = num[fill] / den[fill]
+        if not np.isnan(estimate).any():
+            break
+    estimate[np.isnan(estimate)] = float(np.median(cells[paper]))
+    # Cell centres sit at k/2; resizing the grid to (cells * k) pixels lines them up.
+    big = Image.fromarray(estimate.astype(np.float32), "F").resize(
+        (cells.shape[1] * k, cells.shape[0] * k), Image.Resampling.BILINEAR
+    )
+    return np.asarray(big, dtype=np.float32)[:h, :w]
+
+
+def ink_map(image: Image.Image) -> np.ndarray:
+    """Where the ink is: float32 HxW in 0..1, ink = 1, background = 0.
+
+    Handles every mode Pillow decodes to (grey, RGB, palette, 16-bit, CMYK, with or
+    without alpha). A transparent canvas's strokes are read from the alpha channel
+    whatever colour its transparent pixels hold; the polarity (dark ink on paper or
+    light chalk on a board) is detected; uneven lighting is divided out; JPEG noise and
+    specks smaller than a stroke are removed.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+
+    Returns
+    -------
+    ndarray of shape (height, width), float32
+    """
+    return _ink_and_labels(image)[0]
+
+
+def _ink_and_labels(image: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ink map, its 8-connected strokes' labels (specks removed) and each label's ink mass."""
+    grey, alpha = _luminance_and_alpha(image)
+    if alpha is not None:
+        # Composite onto the colour the strokes stand out from; the RGB of fully
+        # transparent pixels is meaningless (often black) and must not matter.
+        opaque = alpha > 0.5
+        stroke = float(grey[opaque].mean()) if opaque.any() else 0.0
+        paper = 1.0 if stroke < 0.5 else 0.0
+        grey = grey * alpha + np.float32(paper) * (1 - alpha)
+        # Nothing lights a canvas unevenly: its paper is the colour composited onto.
+        return _ink_from_grey(grey, even_paper=paper)
+    return _ink_from_grey(grey)
+
+
+_EIGHT = np.ones((3, 3), dtype=bool)
+
+
+def _no_ink(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.zeros_like(grey), np.zeros(grey.shape, np.int32), np.zeros(1)
+
+
+def _ink_from_grey(grey: np.ndarray, even_paper: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from scipy import ndimage
+
+    # Statistics come from a lattice of ~3000 pixels: plenty for percentiles, and cheap.
+    step = max(1, round(np.sqrt(grey.size / 3000)))
+    sample = grey[::step, ::step]
+    if even_paper is not None:
+        dark = grey if even_paper > 0.5 else 1 - grey
+        background = np.asarray(1.0, dtype=np.float32)
+    else:
+        lo, median, hi = np.percentile(sample, (0.5, 50, 99.5))
+        # Ink is the far tail on one side of the paper's (median) brightness; where
+        # neither tail reaches out (a blank page, a few specks), assume dark ink.
+        if median - lo >= hi - median or hi - median < MIN_CONTRAST:
+            dark, depth = grey, median - lo
+        else:
+            dark, depth = 1 - grey, hi - median
+        background = _background(dark, float(depth))
+    # Relative contrast: under a shadow the paper and the ink darken by the same factor.
+    if background.ndim == 0:
+        contrast = (np.float32(background) - dark) * np.float32(1 / max(float(background), 0.15))
+    else:
+        contrast = (background - dark) / np.maximum(background, np.float32(0.15))
+    sampled = contrast[::step, ::step]
+    # Paper texture, JPEG ringing and sensor noise: the spread of the contrast on the
+    # paper, read from the low quantiles so that a tight crop, mostly ink, still works
+    # (for Gaussian noise, p25 - p5 is 0.97 sigma).
+    p5, p20, p25 = np.percentile(sampled, (5, 20, 25))
+    noise = float(p25 - p5) / 0.97
+    floor = max(MIN_CONTRAST, float(p20) + 5 * noise)
+    # The strokes' contrast: from the whole image, not the lattice, which can miss a
+    # small digit on a big page; a handful of pixels (a speck) cannot set it alone.
+    flat = contrast.ravel()
+    top = max(8, flat.size // 2000)
+    strong = float(np.partition(flat, flat.size - top)[flat.size - top]) if flat.size > top else float(flat.max())
+    if strong < 1.5 * floor:
+        return _no_ink(grey)
+    # Ink below ~a third of the strongest stroke's contrast is paper and noise; the
+    # ramp up to ~3/4 keeps MNIST-like anti-aliased edges instead of a hard bitmap.
+    low = max(floor, strong * 0.3)
+    high = max(low + 0.05, strong * 0.75)
+    contrast -= np.float32(low)
+    contrast *= np.float32(1 / (high - low))
+    ink = np.clip(contrast, 0, 1, out=contrast)
+    mask = ink > 0
+    if float(mask[::step, ::step].mean()) > MAX_INK_FRACTION and _stroke_width(ink > 0.5) < 3.0:
+        return _no_ink(grey)  # speckle noise, not strokes on a page
+    labels, n = ndimage.label(mask, structure=_EIGHT)
+    if n == 0:
+        return _no_ink(grey)
+    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n + 1)
+    mass[0] = 0
+    # A speck is tiny next to the largest stroke and tiny in the image.
+    small = mass < max(3.0, 0.015 * mass.max(), 2e-5 * grey.size)
+    small[0] = False
+    if small.any():
+        drop = small[labels]
+        ink[drop] = 0
+        labels[drop] = 0
+        mass[small] = 0
+    return ink, labels, mass
+
+
+# --------------------------------------------------------------------------- segmentation
+
+
+@dataclass
+class _Group:
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    labels: list[int]
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    def merge(self, other: _Group) -> _Group:
+        return _Group(
+            min(self.x0, other.x0), min(self.y0, other.y0), max(self.x1, other.x1), max(self.y1, other.y1),
+            self.labels + other.labels,
+        )
+
+
+def _components(labels: np.ndarray, mass: np.ndarray) -> list[_Group]:
+    from scipy import ndimage
+
+    groups = []
+    for index, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None or mass[index] <= 0:
+            continue
+        groups.append(_Group(sl[1].start, sl[0].start, sl[1].stop, sl[0].stop, [index]))
+    return groups
+
+
+def _merge_overlapping(groups: list[_Group]) -> list[_Group]:
+    """Join the pieces of one digit.
+
+    Two pieces are one digit when their x-ranges mostly overlap (a 4 or a 5 drawn in
+    two strokes), or when one is a fragment (much shorter than the digits around it)
+    that overlaps or nearly touches its neighbour (a broken stroke).
+    """
+    if not groups:
+        return groups
+    groups = sorted(groups, key=lambda g: g.x0)
+    tall = float(max(g.height for g in groups))
+    merged: list[_Group] = []
+    for g in groups:
+        if merged:
+            last = merged[-1]
+            overlap = min(last.x1, g.x1) - max(last.x0, g.x0)
+            fragment = min(last.height, g.height) < 0.6 * max(last.height, g.height, 0.8 * tall)
+            # Digits in a row stand side by side; pieces stacked one above the other
+            # are one digit whose stroke broke.
+            y_overlap = min(last.y1, g.y1) - max(last.y0, g.y0)
+            stacked = overlap > 0 and y_overlap < 0.25 * min(last.height, g.height)
+            if overlap > 0.5 * min(last.width, g.width) or stacked or (fragment and overlap > -0.15 * tall):
+                merged[-1] = last.merge(g)
+                continue
+        merged.append(g)
+    return merged
+
+
+def _column_profile(ink: np.ndarray, labels: np.ndarray, group: _Group) -> np.ndarray:
+    window = labels[group.y0 : group.y1, group.x0 : group.x1]
+    keep = np.isin(window, group.labels)
+    return (ink[group.y0 : group.y1, group.x0 : group.x1] * keep).sum(axis=0)
+
+
+def _split_at(ink: np.ndarray, labels: np.ndarray, group: _Group, parts: int) -> list[_Group] | None:
+    """Cut a group into ``parts`` at the ink profile's lowest columns near the even cuts."""
+    if group.width < 4 * parts:
+        return None
+    profile = _column_profile(ink, labels, group)
+    cuts = []
+    for i in range(1, parts):
+        centre = group.width * i / parts
+        half = max(1, int(group.width / parts * 0.35))
+        lo, hi = max(1, int(centre - half)), min(group.width - 1, int(centre + half) + 1)
+        if hi <= lo:
+            return None
+        # Prefer the weakest column; break ties towards the even cut.
+        window = profile[lo:hi] + 1e-3 * np.abs(np.arange(lo, hi) - centre)
+        cuts.append(lo + int(np.argmin(window)))
+    bounds = [0, *cuts, group.width]
+    out = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if b - a < 2:
+            return None
+        out.append(_Group(group.x0 + a, group.y0, group.x0 + b, group.y1, group.labels))
+    return [_tighten(ink, labels, g) for g in out]
+
+
+def _tighten(ink: np.ndarray, labels: np.ndarray, group: _Group) -> _Group:
+    window = np.isin(labels[group.y0 : group.y1, group.x0 : group.x1], group.labels)
+    window &= ink[group.y0 : group.y1, group.x0 : group.x1] > 0.25
+    rows, cols = np.flatnonzero(window.any(axis=1)), np.flatnonzero(window.any(axis=0))
+    if rows.size == 0:
+        return group
+    return _Group(
+        group.x0 + int(cols[0]), group.y0 + int(rows[0]), group.x0 + int(cols[-1]) + 1, group.y0 + int(rows[-1]) + 1,
+        group.labels,
+    )
+
+
+# A handwritten digit is rarely wider than this times its height (MNIST's widest
+# single digits reach ~1.2); a wider blob is several touching digits.
+MAX_DIGIT_ASPECT = 1.3
+TYPICAL_DIGIT_ASPECT = 0.65
+
+
+def _split_touching(ink: np.ndarray, labels: np.ndarray, groups: list[_Group]) -> list[_Group]:
+    if not groups:
+        return groups
+    height = float(np.median([g.height for g in groups]))
+    out = []
+    for g in groups:
+        ref = max(height, g.height)
+        if g.width > MAX_DIGIT_ASPECT * ref:
+            parts = max(2, round(g.width / (TYPICAL_DIGIT_ASPECT * ref)))
+            pieces = _split_at(ink, labels, g, parts)
+            if pieces:
+                out.extend(pieces)
+                continue
+        out.append(g)
+    return out
+
+
+def _force_count(ink: np.ndarray, labels: np.ndarray, groups: list[_Group], digits: int) -> list[_Group]:
+    while len(groups) > digits:
+        # Join the neighbours with the smallest gap between them.
+        gaps = [groups[i + 1].x0 - groups[i].x1 for i in range(len(groups) - 1)]
+        i = int(np.argmin(gaps))
+        groups = [*groups[:i], groups[i].merge(groups[i + 1]), *groups[i + 2 :]]
+    while len(groups) < digits:
+        # Split the widest group, relative to its height, in two.
+        order = sorted(range(len(groups)), key=lambda j: groups[j].width / max(groups[j].height, 1), reverse=True)
+        for j in order:
+            pieces = _split_at(ink, labels, groups[j], 2)
+            if pieces:
+                groups = [*groups[:j], *pieces, *groups[j + 1 :]]
+                break
+        else:
+            raise SegmentationError(
+                f"found {len(groups)} digit(s) and cannot split them into {digits}: the ink is too narrow "
+                "to hold more digits; check --digits or write the digits further apart"
+            )
+    return groups
+
+
+#: Scores candidate digits: their ink crops in, the model's confidence in each out.
+Judge = Callable[[list[np.ndarray]], np.ndarray]
+
+# Each digit read costs this much log-probability, so that cutting one confident
+# digit into two confident halves ("0" into "(" and ")") is not free.
+DIGIT_COST = 0.5
+# Log-probability lost per unit of width/height beyond WIDE_ASPECT: MNIST's single
+# digits have a median width/height of 0.75 and 95% are under 1.0, while two
+# touching digits measure ~1.5. Groups wider than SPLIT_ASPECT (times the row's
+# height) are offered to the model cut in two or more. Chosen on rendered numbers
+# (synth, seed 1, not the benchmark's seed): lower values let a model's confident
+# reading of half a digit split single digits.
+WIDE_COST, WIDE_ASPECT, SPLIT_ASPECT = 5.0, 1.1, 1.2
+# Log-probability lost per unit of height below SHORT_HEIGHT times the row's tallest piece.
+SHORT_COST, SHORT_HEIGHT = 8.0, 0.6
+
+
+def _readings(ink: np.ndarray, labels: np.ndarray, groups: list[_Group]) -> list[list[tuple[int, list[_Group]]]]:
+    """For each group index i, the ways digits can start there: (next index, digits)."""
+    height = float(np.median([g.height for g in groups]))
+    options: list[list[tuple[int, list[_Group]]]] = []
+    for i, g in enumerate(groups):
+        ref = max(height, g.height)
+        here = [(i + 1, [g])]
+        merged = g
+        for j in range(i + 1, min(i + 3, len(groups))):
+            # A short piece close by may belong to this digit (a stroke broken at its
+            # join); two full-height pieces side by side are two digits.
+            if groups[j].x0 - merged.x1 > 0.3 * ref or min(merged.height, groups[j].height) > 0.7 * ref:
+                break
+            merged = merged.merge(groups[j])
+            if merged.width > 1.3 * ref:
+                break
+            here.append((j + 1, [merged]))
+        most = min(6, int(g.width / (0.35 * ref))) if g.width > SPLIT_ASPECT * ref else 1
+        for parts in range(2, most + 1):
+            pieces = _split_at(ink, labels, g, parts)
+            if pieces:
+                here.append((i + 1, pieces))
+        options.append(here)
+    return options
+
+
+def _best_reading(
+    ink: np.ndarray, labels: np.ndarray, groups: list[_Group], digits: int | None, judge: Judge
+) -> list[_Group] | None:
+    """The segmentation the model reads most confidently (dynamic programming over the row).
+
+    Returns None when no reading gives exactly ``digits`` digits.
+    """
+    options = _readings(ink, labels, groups)
+    candidates: dict[tuple[int, int, int, int], _Group] = {}
+    for here in options:
+        for _, pieces in here:
+            for piece in pieces:
+                candidates.setdefault((piece.x0, piece.y0, piece.x1, piece.y1), piece)
+    keys = list(candidates)
+    confidence = judge([_group_crop(ink, labels, candidates[k]) for k in keys])
+    log_conf = np.log(np.clip(np.asarray(confidence, dtype=np.float64), 1e-9, 1.0))
+    # Shape prior: a digit is rarely wider than tall (MNIST's widest reach ~1.2), and
+    # models read a blob of two touching digits with a confidence it does not deserve.
+    aspect = np.array([candidates[k].width / max(candidates[k].height, 1) for k in keys])
+    # Digits in a row are about as tall as each other; a short piece alone (a dash
+    # broken off a 7's bar) is not a digit, however sure the model is of it.
+    tallest = max(g.height for g in groups)
+    short = np.array([candidates[k].height / tallest for k in keys])
+    prior = (
+        -WIDE_COST * np.clip(aspect - WIDE_ASPECT, 0, None)
+        - SHORT_COST * np.clip(SHORT_HEIGHT - short, 0, None)
+        - DIGIT_COST
+    )
+    score = dict(zip(keys, log_conf + prior))
+    n = len(groups)
+    limit = digits if digits is not None else 6 * n
+    # best[i][c]: the best (score, digits) reading groups i.. with c digits.
+    best: list[dict[int, tuple[float, list[_Group]]]] = [dict() for _ in range(n + 1)]
+    best[n][0] = (0.0, [])
+    for i in range(n - 1, -1, -1):
+        for nxt, pieces in options[i]:
+            gain = sum(score[(p.x0, p.y0, p.x1, p.y1)] for p in pieces)
+            for count, (rest, tail) in best[nxt].items():
+                total = count + len(pieces)
+                if total > limit:
+                    continue
+                if total not in best[i] or gain + rest > best[i][total][0]:
+                    best[i][total] = (gain + rest, pieces + tail)
+    if digits is not None:
+        return best[0][digits][1] if digits in best[0] else None
+    return max(best[0].values(), key=lambda item: item[0])[1]
+
+
+def _label_ink(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Strokes of an ink map given from outside: 8-connected labels and their ink mass, specks dropped."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(ink > 0, structure=_EIGHT)
+    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n + 1)
+    mass[0] = 0
+    if n:
+        mass[mass < max(2.0, 0.015 * mass.max())] = 0
+    return labels, mass
+
+
+def _segment_groups(
+    ink: np.ndarray, labels: np.ndarray, mass: np.ndarray, digits: int | None, judge: Judge | None = None
+) -> list[_Group]:
+    if digits is not None and (not isinstance(digits, (int, np.integer)) or digits < 1):
+        raise UsageError(f"digits must be a whole number of at least 1, not {digits!r}")
+    groups = _components(labels, mass)
+    if not groups:
+        if digits:
+            raise SegmentationError(f"found no ink, so cannot read {digits} digit(s); is the image blank?")
+        return []
+    groups = _merge_overlapping(groups)
+    chosen = None
+    if judge is not None and _ambiguous(groups, digits):
+        chosen = _best_reading(ink, labels, groups, digits, judge)
+    if chosen is None:
+        chosen = _split_touching(ink, labels, groups) if digits is None else _force_count(ink, labels, groups, digits)
+    chosen.sort(key=lambda g: (g.x0 + g.x1) / 2)
+    return chosen
+
+
+def _ambiguous(groups: list[_Group], digits: int | None) -> bool:
+    """Whether the plain reading (one group, one digit) needs the model's opinion."""
+    if digits is not None and digits != len(groups):
+        return True
+    height = float(np.median([g.height for g in groups]))
+    if any(g.width > SPLIT_ASPECT * max(height, g.height) for g in groups):
+        return True  # may be touching digits
+    gaps = [b.x0 - a.x1 for a, b in zip(groups, groups[1:])]
+    return any(gap < 0.3 * height for gap in gaps) and digits is None
+
+
+def segment(ink: np.ndarray, *, digits: int | None = None) -> list[Box]:
+    """Find the digits in an ink map, left to right.
+
+    Connected strokes are grouped; the pieces of one broken digit (overlapping in x)
+    are joined; a blob too wide for one digit is cut at its thinnest columns; specks
+    are ignored.
+
+    Parameters
+    ----------
+    ink : ndarray of shape (height, width)
+        From `ink_map`.
+    digits : int, optional
+        How many digits the caller knows there are: groups are merged or split until
+        there are exactly this many.
+
+    Returns
+    -------
+    list of (x0, y0, x1, y1)
+        One box per digit in ink-map pixels, right and bottom exclusive; empty if there is no ink.
+
+    Raises
+    ------
+    SegmentationError
+        When `digits` is given and the ink cannot be made into that many digits.
+    """
+    ink = np.asarray(ink, dtype=np.float32)
+    groups = _segment_groups(ink, *_label_ink(ink), digits)
+    return [(g.x0, g.y0, g.x1, g.y1) for g in groups]
+
+
+def crop_ink(ink: np.ndarray, box: Box) -> np.ndarray:
+    """The ink inside ``box`` (a view; no copy)."""
+    x0, y0, x1, y1 = box
+    return ink[y0:y1, x0:x1]
+
+
+def _group_crop(ink: np.ndarray, labels: np.ndarray, group: _Group) -> np.ndarray:
+    """A digit's ink alone: strokes of a neighbour reaching into its box are left out."""
+    window = ink[group.y0 : group.y1, group.x0 : group.x1]
+    own = np.isin(labels[group.y0 : group.y1, group.x0 : group.x1], group.labels)
+    return window * own
+
+
+# --------------------------------------------------------------------------- model formats
+
+
+def _trim(crop: np.ndarray, level: float = 0.05) -> np.ndarray:
+    mask = crop > level
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return crop[:0, :0]
+    return crop[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _resize(crop: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Anti-aliased resize of a float map to ``size`` = (width, height)."""
+    image = Image.fromarray(np.ascontiguousarray(crop, dtype=np.float32), "F")
+    shrinking = size[0] < crop.shape[1] or size[1] < crop.shape[0]
+    method = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
+    return np.asarray(image.resize(size, method), dtype=np.float32)
+
+
+def _fit_box(crop: np.ndarray, side: int) -> np.ndarray:
+    h, w = crop.shape
+    scale = side / max(h, w)
+    return _resize(crop, (max(1, round(w * scale)), max(1, round(h * scale))))
+
+
+# MNIST's strokes, measured as 2 * area / boundary of the pixels >= 0.5 on the 28x28
+# test digits: median 2.6 px, 90% between 2.1 and 4.1. Crops whose strokes fall
+# outside [THIN, THICK] after fitting are brought to MNIST_STROKE before the fit.
+MNIST_STROKE, THIN_STROKE, THICK_STROKE = 2.6, 1.6, 4.4
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a binary digit: twice its area over its boundary length."""
+    area = int(np.count_nonzero(mask))
+    if area == 0:
+        return 0.0
+    padded = np.pad(mask, 1)
+    # Interior pixels: the pixel and its four neighbours are all ink (a 3x3-cross erosion).
+    interior = (
+        padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    )
+    return 2.0 * area / max(area - int(np.count_nonzero(interior)), 1)
+
+
+def _restroke(crop: np.ndarray, width: float, target: float) -> np.ndarray:
+    """Erode or dilate a digit so its strokes are ``target`` px wide instead of ``width``."""
+    from scipy import ndimage
+
+    mask = crop >= 0.5
+    change = (width - target) / 2
+    if change > 0:
+        inside = ndimage.distance_transform_edt(mask)
+        # Never erode a stroke away: keep at least its own ridge.
+        keep = inside > min(change, 0.8 * float(inside.max()) - 0.5)
+        return keep.astype(np.float32)
+    outside = ndimage.distance_transform_edt(~mask)
+    return (outside <= -change).astype(np.float32)
+
+
+def to_mnist(ink_crop: np.ndarray) -> np.ndarray:
+    """One digit in MNIST's format: 784 float32 in 0..1, white ink on black.
+
+    MNIST's recipe: the digit is fitted into a 20x20 box with its aspect ratio kept
+    (anti-aliased, hence grey edges), then placed in a 28x28 field so that its centre
+    of mass falls on the field's centre (pixel 14, 14: the mean over MNIST's test set).
+    One step is ours: strokes far thinner or thicker than MNIST's (a fine pen across
+    a big photo, a marker) are first brought to MNIST's stroke width.
+
+    Parameters
+    ----------
+    ink_crop : ndarray of shape (height, width)
+        One digit's ink (1 = ink), e.g. a box of `ink_map`.
+
+    Returns
+    -------
+    ndarray of shape (784,), float32
+    """
+    crop = _trim(np.asarray(ink_crop, dtype=np.float32))
+    out = np.zeros((28, 28), dtype=np.float32)
+    if crop.size == 0:
+        return out.ravel()
+    digit = _fit_box(crop, 20)
+    peak = digit.max()
+    if peak > 0:
+        # Thin pen strokes are averaged away when a big crop shrinks; MNIST's strokes
+        # always reach full intensity.
+        digit = np.clip(digit / peak, 0, 1)
+    width = _stroke_width(digit >= 0.5)
+    if width > THICK_STROKE or (width < THIN_STROKE and max(crop.shape) > 20):
+        # Re-stroke at 4x MNIST's scale, where a stroke is a few pixels wide, then fit again.
+        fine = _fit_box(crop, 80)
+        fine = _trim(_restroke(fine, _stroke_width(fine >= 0.5), 4 * MNIST_STROKE))
+        if fine.size:
+            digit = _fit_box(fine, 20)
+    h, w = digit.shape
+    total = digit.sum()
+    ys, xs = np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32)
+    cy = float(digit.sum(axis=1) @ ys / total)
+    cx = float(digit.sum(axis=0) @ xs / total)
+    top = int(np.clip(round(14.0 - cy), 0, 28 - h))
+    left = int(np.clip(round(14.0 - cx), 0, 28 - w))
+    out[top : top + h, left : left + w] = digit
+    return out.ravel()
+
+
+def to_optdigits(ink_crop: np.ndarray) -> np.ndarray:
+    """One digit in the UCI optdigits format of scikit-learn's 8x8 digits: 64 float64, 0..16.
+
+    The optdigits recipe: a 32x32 bitmap of the digit (size-normalised, aspect kept,
+    centred), cut into 4x4 blocks, and the ink pixels of each block counted.
+
+    Parameters
+    ----------
+    ink_crop : ndarray of shape (height, width)
+        One digit's ink (1 = ink).
+
+    Returns
+    -------
+    ndarray of shape (64,), float64
+    """
+    crop = _trim(np.asarray(ink_crop, dtype=np.float32))
+    bitmap = np.zeros((32, 32), dtype=bool)
+    if crop.size:
+        digit = _fit_box(crop, 32) >= 0.5
+        h, w = digit.shape
+        top, left = (32 - h) // 2, (32 - w) // 2
+        bitmap[top : top + h, left : left + w] = digit
+    return bitmap.reshape(8, 4, 8, 4).sum(axis=(1, 3)).astype(np.float64).ravel()
+
+
+#: Input format name -> the function that makes one sample of it. Keys match
+#: `digitrec.bundle.INPUT_FORMATS`; a test checks they stay the same.
+FORMATTERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"mnist": to_mnist, "optdigits": to_optdigits}
+
+
+def to_format(ink_crop: np.ndarray, fmt: str) -> np.ndarray:
+    """One digit in the input format ``fmt`` (``"mnist"`` or ``"optdigits"``)."""
+    try:
+        return FORMATTERS[fmt](ink_crop)
+    except KeyError:
+        raise UsageError(f"unknown input format {fmt!r}; digitrec knows {sorted(FORMATTERS)}") from None
+
+
+# --------------------------------------------------------------------------- all together
+
+
+@dataclass
+class Prepared:
+    """One image ready for a model.
+
+    Attributes
+    ----------
+    boxes : list of (x0, y0, x1, y1)
+        Each digit's box in the original image's pixels (after EXIF rotation), left to right.
+    samples : ndarray of shape (n_digits, width)
+        The digits in the model's input format.
+    size : (width, height)
+        The image's size (after EXIF rotation).
+    crops : list of ndarray
+        Each digit's ink crop at working resolution (for ``--show``).
+    """
+
+    boxes: list[Box]
+    samples: np.ndarray
+    size: tuple[int, int]
+    crops: list[np.ndarray]
+
+
+def _work_factor(size: tuple[int, int]) -> int:
+    """The whole factor that brings an image of ``size`` to about WORK_PIXELS."""
+    return int(np.ceil(np.sqrt(size[0] * size[1] / WORK_PIXELS) - 0.05))
+
+
+def _reducible(image: Image.Image) -> Image.Image:
+    """The image in a mode Pillow's ``reduce`` handles (palette and bilevel are converted)."""
+    if image.mode in ("L", "RGB", "RGBA", "LA", "F", "I"):
+        return image
+    if image.mode.startswith("I;16"):
+        return image.convert("I")  # keep all 16 bits; ink_map scales "I" by the 16-bit range
+    return image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+
+
+def _working_image(image: Image.Image) -> tuple[Image.Image, int]:
+    """Shrink by a whole factor to about WORK_PIXELS: digits keep ~20+ px, work stays small."""
+    factor = _work_factor(image.size)
+    if factor <= 1:
+        return image, 1
+    return _reducible(image).reduce(factor), factor  # box filter: the mean of factor x factor
+
+
+# A digit shorter than this in the working image is looked at again, closer: a
+# number on a meter in a phone photo, a small digit on a scanned page.
+SMALL_DIGIT = 40
+
+
+def _closer_look(
+    image: Image.Image, factor: int, ink: np.ndarray, labels: np.ndarray, mass: np.ndarray
+) -> tuple[tuple[int, int], int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
+    """Redo the ink map around small digits at a finer scale: (origin, factor, ink and labels)."""
+    groups = _components(labels, mass)
+    if factor <= 1 or not groups:
+        return None
+    tallest = max(g.height for g in groups)
+    if tallest >= SMALL_DIGIT:
+        return None
+    finer = max(1, int(factor * tallest / (1.5 * SMALL_DIGIT)))
+    if finer >= factor:
+        return None
+    margin = tallest // 2 + 2
+    x0 = max(0, (min(g.x0 for g in groups) - margin) * factor)
+    y0 = max(0, (min(g.y0 for g in groups) - margin) * factor)
+    x1 = min(image.size[0], (max(g.x1 for g in groups) + margin) * factor)
+    y1 = min(image.size[1], (max(g.y1 for g in groups) + margin) * factor)
+    region = _reducible(image).crop((x0, y0, x1, y1))
+    if finer > 1:
+        region = region.reduce(finer)
+    return (x0, y0), finer, _ink_and_labels(region)
+
+
+def prepare(
+    source: ImageSource,
+    input_format: str,
+    *,
+    digits: int | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    judge: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Prepared:
+    """Decode an image, find its digits and bring each into ``input_format``.
+
+    Parameters
+    ----------
+    source : path, bytes, binary file, PIL.Image.Image or ndarray
+    input_format : {"mnist", "optdigits"}
+    digits : int, optional
+        The number of digits, if known (see `segment`).
+    max_bytes, max_pixels : int
+        Limits, see `load_image`.
+    judge : callable, optional
+        The model's confidence for samples in ``input_format`` (``(n, width)`` in,
+        ``(n,)`` out). Given, a row whose segmentation is ambiguous (touching digits,
+        broken strokes, ``digits`` differing from the pieces found) is read the way
+        the model finds most convincing; without it, by shape rules alone.
+
+    Returns
+    -------
+    Prepared
+    """
+    if input_format not in FORMATTERS:
+        raise UsageError(f"unknown input format {input_format!r}; digitrec knows {sorted(FORMATTERS)}")
+    image, decoded_factor = _decode(source, max_bytes, max_pixels, draft=True)
+    size = (round(image.size[0] * decoded_factor), round(image.size[1] * decoded_factor))
+    work, work_factor = _working_image(image)
+    origin = (0, 0)
+    with _pillow_errors("the image"):
+        ink, labels, mass = _ink_and_labels(work)
+        closer = _closer_look(image, work_factor, ink, labels, mass)
+    if closer is not None:
+        origin, work_factor, (ink, labels, mass) = closer
+    factor = decoded_factor * work_factor
+    formatter = FORMATTERS[input_format]
+    judge_crops: Judge | None = None
+    if judge is not None:
+        judge_crops = lambda crops: judge(np.stack([formatter(c) for c in crops]))  # noqa: E731
+    groups = _segment_groups(ink, labels, mass, digits, judge_crops)
+    crops = [_group_crop(ink, labels, g) for g in groups]
+    samples = (
+        np.stack([formatter(c) for c in crops]) if crops else np.zeros((0, INPUT_FORMATS[input_format]), np.float32)
+    )
+    ox, oy = origin[0] * decoded_factor, origin[1] * decoded_factor
+    boxes = [
+        (
+            int(ox + g.x0 * factor), int(oy + g.y0 * factor),
+            min(size[0], int(np.ceil(ox + g.x1 * factor))), min(size[1], int(np.ceil(oy + g.y1 * factor))),
+        )
+        for g in groups
+    ]
+    return Prepared(boxes=boxes, samples=samples, size=size, crops=crops)

@@ -1,0 +1,285 @@
+"""The recogniser: a model bundle, the preprocessing that matches it, and the answer.
+
+`Recognizer` is the one thing the CLI's ``predict``, the server and the batch job use.
+It loads a bundle once and answers ``recognize(image)`` with a `Recognition`: the
+number read left to right, and for each digit its confidence, top-3 alternatives,
+box, and whether the confidence is under the threshold (``uncertain``, shown as ``?``
+in the text). Recognising imports neither torch nor scikit-learn for an ONNX bundle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from digitrec.bundle import Bundle, load_bundle, resolve_model
+from digitrec.errors import BundleError, DigitrecError, UsageError
+from digitrec.preprocess import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Box, ImageSource, prepare
+
+__all__ = ["DigitResult", "Recognition", "Recognizer", "error_result", "DEFAULT_THRESHOLD"]
+
+#: The threshold used when a model's card names none.
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass
+class DigitResult:
+    """One digit read from an image.
+
+    Attributes
+    ----------
+    digit : int
+        The most probable digit.
+    confidence : float
+        Its calibrated probability.
+    uncertain : bool
+        True when `confidence` is under the recogniser's threshold (or the model's
+        reject output won): the digit is shown as ``?``.
+    top : list of (digit, probability)
+        The three most probable digits, most probable first.
+    box : (x0, y0, x1, y1)
+        Where it is in the image, in pixels (right and bottom exclusive).
+    """
+
+    digit: int
+    confidence: float
+    uncertain: bool
+    top: list[tuple[int, float]]
+    box: Box
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of one digit (DESIGN.md's contract)."""
+        return {
+            "digit": int(self.digit),
+            "confidence": round(float(self.confidence), 6),
+            "uncertain": bool(self.uncertain),
+            "top": [[int(d), round(float(p), 6)] for d, p in self.top],
+            "box": [int(v) for v in self.box],
+        }
+
+
+@dataclass
+class Recognition:
+    """What a recogniser read in one image.
+
+    Attributes
+    ----------
+    text : str
+        The number read, left to right, ``?`` where a digit is uncertain; ``""`` when
+        the image holds no ink.
+    digits : list of DigitResult
+    model : str
+        The name of the model that read it.
+    samples : ndarray of shape (n_digits, width), optional
+        The model-format inputs the model saw.
+    size : (width, height)
+        The image's size in pixels.
+    crops : list of ndarray
+        Each digit's ink before normalisation (for pictures of what the model saw).
+    """
+
+    text: str
+    digits: list[DigitResult]
+    model: str
+    samples: np.ndarray | None = None
+    size: tuple[int, int] = (0, 0)
+    crops: list[np.ndarray] = field(default_factory=list, repr=False)
+
+    def to_dict(self, path: str | None = None, *, include_samples: bool = False) -> dict[str, Any]:
+        """The ``--json`` / HTTP object: ``{"path", "text", "digits", "model"}``.
+
+        Parameters
+        ----------
+        path : str, optional
+            The input's name, echoed back as ``"path"``.
+        include_samples : bool, default=False
+            Also give ``"samples"``: the model-format inputs as nested lists.
+        """
+        out: dict[str, Any] = {
+            "path": path,
+            "text": self.text,
+            "digits": [d.to_dict() for d in self.digits],
+            "model": self.model,
+        }
+        if include_samples and self.samples is not None:
+            out["samples"] = np.round(np.asarray(self.samples, dtype=np.float64), 4).tolist()
+        return out
+
+
+def error_result(path: str | None, exc: DigitrecError) -> dict[str, Any]:
+    """The JSON object for an input that could not be read: ``{"path", "error": {"code", "message"}}``."""
+    return {"path": path, "error": exc.to_dict()}
+
+
+class Recognizer:
+    """Reads the digits in images with one model bundle.
+
+    Parameters
+    ----------
+    bundle : Bundle
+        A loaded model bundle (`digitrec.bundle.load_bundle`).
+    threshold : float, optional
+        Confidence under which a digit is ``uncertain``; default: the card's
+        ``threshold``, or 0.5 if the card has none.
+    max_bytes, max_pixels : int
+        Limits on an input's encoded size and declared pixel count.
+
+    Examples
+    --------
+    >>> rec = Recognizer.load()                      # doctest: +SKIP
+    >>> rec.recognize("photo.jpg").text              # doctest: +SKIP
+    '1835'
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        *,
+        threshold: float | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self.bundle = bundle
+        self.name = bundle.name
+        if threshold is None:
+            threshold = bundle.card.get("threshold", DEFAULT_THRESHOLD)
+        try:
+            threshold = float(threshold)
+        except (TypeError, ValueError):
+            raise UsageError(f"threshold must be a number between 0 and 1, not {threshold!r}") from None
+        if not 0.0 <= threshold <= 1.0:
+            raise UsageError(f"threshold must be between 0 and 1, not {threshold}")
+        self.threshold = threshold
+        if max_bytes < 1 or max_pixels < 1:
+            raise UsageError("max_bytes and max_pixels must be positive")
+        self.max_bytes = int(max_bytes)
+        self.max_pixels = int(max_pixels)
+        self._classes = np.asarray(bundle.classes, dtype=np.int64)
+        temperature = bundle.card.get("temperature")
+        # A network's ONNX graph already computes softmax(logits / temperature), so the
+        # card's temperature is a record; only a card that says "apply_temperature"
+        # (a model whose weights cannot hold it) has the recogniser apply it.
+        self._inv_temperature = 1.0
+        if temperature is not None and bundle.card.get("apply_temperature", False):
+            try:
+                temperature = float(temperature)
+            except (TypeError, ValueError):
+                temperature = 0.0
+            if not temperature > 0:
+                raise BundleError(f"model {self.name!r}: card temperature must be positive, not {temperature!r}")
+            self._inv_temperature = 1.0 / temperature
+
+    @classmethod
+    def load(
+        cls,
+        model: str | Path | None = None,
+        *,
+        threshold: float | None = None,
+        threads: int | None = None,
+        **limits: int,
+    ) -> Recognizer:
+        """Load a model by name or path (None: the shipped default) and wrap it.
+
+        Parameters
+        ----------
+        model : str or path, optional
+            A shipped model's name or a bundle folder/.zip.
+        threshold : float, optional
+            Overrides the card's threshold.
+        threads : int, optional
+            onnxruntime's intra-op threads.
+        **limits
+            ``max_bytes`` and/or ``max_pixels``.
+        """
+        unknown = set(limits) - {"max_bytes", "max_pixels"}
+        if unknown:
+            raise UsageError(f"unknown limit(s) {sorted(unknown)}; use max_bytes or max_pixels")
+        bundle = load_bundle(resolve_model(model), threads=threads)
+        return cls(bundle, threshold=threshold, **limits)
+
+    def info(self) -> dict[str, Any]:
+        """What the server's ``GET /v1/models`` says about this model."""
+        card = self.bundle.card
+        return {
+            "name": self.name,
+            "recipe": card.get("recipe"),
+            "input_format": self.bundle.input_format,
+            "classes": self.bundle.classes,
+            "reject_class": self.bundle.has_reject,
+            "threshold": self.threshold,
+            "temperature": card.get("temperature"),
+            "metrics": card.get("metrics", {}),
+            "created": card.get("created"),
+        }
+
+    def _probabilities(self, samples: np.ndarray) -> np.ndarray:
+        proba = self.bundle.predict_proba(samples)
+        n_out = len(self._classes) + (1 if self.bundle.has_reject else 0)
+        if proba.ndim != 2 or proba.shape[1] != n_out:
+            raise BundleError(
+                f"model {self.name!r} gave {proba.shape[-1]} outputs per digit, but its card promises {n_out}"
+            )
+        if self._inv_temperature != 1.0:
+            # softmax(z / T) is p ** (1 / T) renormalised: no need for the logits.
+            scaled = np.power(np.clip(proba, 1e-12, 1.0), self._inv_temperature)
+            proba = scaled / scaled.sum(axis=1, keepdims=True)
+        return proba
+
+    def _confidence(self, samples: np.ndarray) -> np.ndarray:
+        """The top digit's probability for each sample (guides segmentation)."""
+        proba = self._probabilities(samples)
+        return proba[:, : len(self._classes)].max(axis=1)
+
+    def recognize(self, image: ImageSource, *, digits: int | None = None) -> Recognition:
+        """Read the number in an image.
+
+        Parameters
+        ----------
+        image : path, bytes, binary file, PIL.Image.Image or ndarray
+        digits : int, optional
+            How many digits the image holds, if known: segmentation then gives exactly
+            that many or raises `SegmentationError`.
+
+        Returns
+        -------
+        Recognition
+        """
+        prepared = prepare(
+            image,
+            self.bundle.input_format,
+            digits=digits,
+            max_bytes=self.max_bytes,
+            max_pixels=self.max_pixels,
+            judge=self._confidence,
+        )
+        results: list[DigitResult] = []
+        if len(prepared.boxes):
+            proba = self._probabilities(prepared.samples)
+            n_digits = len(self._classes)
+            for row, box in zip(proba, prepared.boxes):
+                digit_proba = row[:n_digits]
+                order = np.argsort(-digit_proba, kind="stable")[:3]
+                best = int(order[0])
+                confidence = float(digit_proba[best])
+                rejected = self.bundle.has_reject and row[n_digits] > confidence
+                results.append(
+                    DigitResult(
+                        digit=int(self._classes[best]),
+                        confidence=confidence,
+                        uncertain=bool(confidence < self.threshold or rejected),
+                        top=[(int(self._classes[i]), float(digit_proba[i])) for i in order],
+                        box=tuple(int(v) for v in box),
+                    )
+                )
+        text = "".join("?" if r.uncertain else str(r.digit) for r in results)
+        return Recognition(
+            text=text,
+            digits=results,
+            model=self.name,
+            samples=prepared.samples,
+            size=prepared.size,
+            crops=prepared.crops,
+        )

@@ -1,0 +1,384 @@
+"""Decoding (formats, modes, EXIF, limits, bad files), the ink map, segmentation and the model formats."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from digitrec import preprocess as pp
+from digitrec.bundle import INPUT_FORMATS
+from digitrec.errors import (
+    DecompressionBombError,
+    ImageTooLargeError,
+    InvalidImageError,
+    SegmentationError,
+    TruncatedImageError,
+    UnsupportedImageError,
+    UsageError,
+)
+
+# Strokes of a "7"-like glyph, in a 100x100 frame: a bar and a slanted leg.
+SEVEN = [((30, 20), (70, 20)), ((70, 20), (45, 80))]
+
+
+def stroke_mask(size=(120, 100), strokes=SEVEN, width=8, offset=(10, 0)) -> np.ndarray:
+    """A boolean ink mask with the given strokes drawn (the reference for ink_map)."""
+    image = Image.new("L", size, 0)
+    draw = ImageDraw.Draw(image)
+    for (x0, y0), (x1, y1) in strokes:
+        draw.line([(x0 + offset[0], y0 + offset[1]), (x1 + offset[0], y1 + offset[1])], fill=255, width=width)
+    return np.asarray(image) > 127
+
+
+def paper(mask: np.ndarray, ink=30, page=225) -> np.ndarray:
+    return np.where(mask, ink, page).astype(np.uint8)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def encode(image: Image.Image, fmt: str, **kw) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **kw)
+    return buffer.getvalue()
+
+
+MASK = stroke_mask()
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"])
+def test_every_format_decodes_and_finds_the_ink(fmt):
+    data = encode(Image.fromarray(paper(MASK)).convert("RGB"), fmt)
+    image = pp.load_image(data)
+    assert image.size == (120, 100)
+    assert iou(pp.ink_map(image) > 0.5, MASK) > 0.8
+
+
+def test_path_file_object_pil_and_array_inputs_agree(tmp_path):
+    image = Image.fromarray(paper(MASK))
+    path = tmp_path / "seven.png"
+    image.save(path)
+    ref = pp.ink_map(pp.load_image(path))
+    with open(path, "rb") as handle:
+        from_file = pp.ink_map(pp.load_image(handle))
+    for other in (from_file, pp.ink_map(pp.load_image(str(path))), pp.ink_map(pp.load_image(image)),
+                  pp.ink_map(pp.load_image(paper(MASK))), pp.ink_map(pp.load_image(paper(MASK) / 255.0))):
+        np.testing.assert_allclose(other, ref, atol=0.02)
+
+
+def _modes() -> dict[str, Image.Image]:
+    grey = Image.fromarray(paper(MASK))
+    rgb = Image.merge("RGB", [grey, grey, grey])
+    blue_ink = Image.fromarray(np.where(MASK[..., None], [20, 30, 140], [230, 225, 215]).astype(np.uint8))
+    sixteen = Image.fromarray(paper(MASK).astype(np.uint16) * 257)  # I;16, full 16-bit range
+    return {
+        "L": grey,
+        "RGB": rgb,
+        "blue ink": blue_ink,
+        "P": rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16),
+        "I;16": sixteen,
+        "I": grey.convert("I"),
+        "CMYK": rgb.convert("CMYK"),
+        "LA": grey.convert("LA"),
+        "1": grey.convert("1"),
+        "RGBA opaque": rgb.convert("RGBA"),
+    }
+
+
+@pytest.mark.parametrize("mode", list(_modes()))
+def test_every_image_mode_gives_the_same_ink(mode):
+    image = _modes()[mode]
+    assert iou(pp.ink_map(image) > 0.5, MASK) > 0.8
+
+
+def test_large_16_bit_scan_keeps_its_depth():
+    big = np.kron(MASK, np.ones((4, 4), bool))  # 480x400: reduced before the ink map
+    scan = Image.fromarray(np.where(big, 9000, 52000).astype(np.uint16))
+    prepared = pp.prepare(encode(scan, "PNG"), "mnist")
+    assert len(prepared.boxes) == 1
+    assert iou(pp.ink_map(pp.load_image(encode(scan, "PNG"))) > 0.5, big) > 0.8
+
+
+@pytest.mark.parametrize("transparent_rgb", [(0, 0, 0), (255, 255, 255), (255, 0, 0)])
+def test_canvas_ink_is_read_from_alpha_whatever_the_hidden_colour(transparent_rgb):
+    rgba = np.zeros((*MASK.shape, 4), np.uint8)
+    rgba[...] = (*transparent_rgb, 0)
+    rgba[MASK] = (0, 0, 0, 255)  # black strokes on a transparent canvas
+    assert iou(pp.ink_map(Image.fromarray(rgba, "RGBA")) > 0.5, MASK) > 0.8
+    rgba[MASK] = (255, 255, 255, 255)  # white strokes, as a dark-themed pad exports them
+    assert iou(pp.ink_map(Image.fromarray(rgba, "RGBA")) > 0.5, MASK) > 0.8
+
+
+def test_palette_with_transparency_and_png_round_trip():
+    rgba = np.zeros((*MASK.shape, 4), np.uint8)
+    rgba[MASK] = (10, 10, 10, 255)
+    image = Image.fromarray(rgba, "RGBA").convert("P")
+    assert "transparency" in image.info or image.mode == "P"
+    decoded = pp.load_image(encode(Image.fromarray(rgba, "RGBA"), "PNG"))
+    assert iou(pp.ink_map(decoded) > 0.5, MASK) > 0.8
+
+
+def test_exif_orientation_is_applied():
+    # Stored sideways: a phone held in portrait writes the pixels landscape with tag 6.
+    stored = Image.fromarray(paper(MASK)).rotate(90, expand=True)  # 100x120 stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW to display
+    data = encode(stored.convert("RGB"), "JPEG", exif=exif.tobytes(), quality=95)
+    image = pp.load_image(data)
+    assert image.size == (120, 100)
+    assert iou(pp.ink_map(image) > 0.5, MASK) > 0.7
+
+
+def test_polarity_chalk_on_a_board_equals_ink_on_paper():
+    chalk = pp.ink_map(Image.fromarray(paper(MASK, ink=230, page=40)))
+    pen = pp.ink_map(Image.fromarray(paper(MASK)))
+    assert iou(chalk > 0.5, MASK) > 0.8
+    assert iou(chalk > 0.5, pen > 0.5) > 0.9
+
+
+def test_uneven_lighting_shadow_and_noise_are_not_ink():
+    rng = np.random.default_rng(0)
+    h, w = MASK.shape
+    light = np.linspace(0.45, 1.0, w)[None, :] * np.ones((h, 1))  # dark left edge
+    light[: h // 3, : w // 2] *= 0.8  # a soft shadow
+    reflectance = np.where(MASK, 0.15, 0.9)
+    grey = np.clip(light * reflectance * 255 + rng.normal(0, 4, (h, w)), 0, 255).astype(np.uint8)
+    data = encode(Image.fromarray(grey), "JPEG", quality=70)
+    ink = pp.ink_map(pp.load_image(data))
+    assert iou(ink > 0.5, MASK) > 0.75
+    assert (ink[~MASK] > 0.5).mean() < 0.01
+
+
+def test_thick_strokes_stay_solid():
+    thick = stroke_mask(size=(200, 160), strokes=[((60, 30), (140, 30)), ((140, 30), (90, 140))], width=36)
+    ink = pp.ink_map(Image.fromarray(paper(thick)))
+    assert (ink[thick] > 0.5).mean() > 0.97
+
+
+def test_specks_are_removed_and_blank_images_have_no_ink():
+    rng = np.random.default_rng(1)
+    grey = paper(MASK)
+    for y, x in rng.integers(0, 100, size=(12, 2)):
+        if not MASK[max(0, y - 3) : y + 4, max(0, x - 3) : x + 4].any():
+            grey[y, x] = 20  # one-pixel dust
+    ink = pp.ink_map(Image.fromarray(grey))
+    assert (ink[~MASK] > 0).sum() == 0
+    blank = np.clip(200 + rng.normal(0, 6, (240, 320)), 0, 255).astype(np.uint8)
+    assert pp.ink_map(pp.load_image(encode(Image.fromarray(blank), "JPEG"))).max() == 0
+    noise = rng.integers(0, 256, (120, 160), dtype=np.uint8)
+    assert pp.segment(pp.ink_map(Image.fromarray(noise))) == []
+    # A clean scan of an empty page: two grey levels and a little dust.
+    scan = np.where(rng.random((300, 400)) < 0.1, 242, 241).astype(np.uint8)
+    scan[rng.integers(0, 300, 6), rng.integers(0, 400, 6)] = 90
+    assert pp.prepare(encode(Image.fromarray(scan), "PNG"), "mnist").boxes == []
+
+
+def test_not_an_image_is_refused_with_a_clear_message(tmp_path):
+    with pytest.raises(UnsupportedImageError, match="not an image Pillow can read; save it as PNG or JPEG"):
+        pp.load_image(b"%PDF-1.4 this is a document, not a picture")
+    with pytest.raises(UnsupportedImageError, match="empty"):
+        pp.load_image(b"")
+    with pytest.raises(InvalidImageError, match="no such file"):
+        pp.load_image(tmp_path / "missing.png")
+    with pytest.raises(InvalidImageError, match="folder"):
+        pp.load_image(tmp_path)
+    with pytest.raises(UsageError):
+        pp.load_image(12345)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_truncated_images_are_refused(fmt):
+    data = encode(Image.fromarray(paper(MASK)).convert("RGB"), fmt)
+    with pytest.raises(TruncatedImageError, match="truncated"):
+        pp.load_image(data[: len(data) // 2])
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares width x height but carries no pixels: a bomb's header."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_header_is_refused_before_decoding():
+    with pytest.raises(DecompressionBombError, match="pixels"):
+        pp.load_image(_png_header_only(50_000, 50_000))
+    with pytest.raises(DecompressionBombError):
+        pp.load_image(encode(Image.new("L", (300, 300)), "PNG"), max_pixels=10_000)
+
+
+def test_too_many_bytes_are_refused_before_decoding(tmp_path):
+    data = encode(Image.fromarray(paper(MASK)), "PNG")
+    with pytest.raises(ImageTooLargeError, match="limit"):
+        pp.load_image(data, max_bytes=len(data) - 1)
+    path = tmp_path / "big.png"
+    path.write_bytes(data)
+    with pytest.raises(ImageTooLargeError):
+        pp.load_image(path, max_bytes=100)
+    with pytest.raises(ImageTooLargeError):
+        pp.load_image(io.BytesIO(data), max_bytes=100)
+
+
+# --------------------------------------------------------------------------- segmentation
+
+
+def digit_row(n: int, gap: int = 25, height: int = 80) -> tuple[np.ndarray, list[int]]:
+    """An ink map with n simple digit-like glyphs (a '0' ring, a '1' bar, ...) and their left edges."""
+    width = 60
+    ink = np.zeros((height + 40, 20 + n * (width + gap)), np.float32)
+    lefts = []
+    for i in range(n):
+        x = 10 + i * (width + gap)
+        lefts.append(x)
+        glyph = Image.new("L", (width, height), 0)
+        draw = ImageDraw.Draw(glyph)
+        if i % 2 == 0:
+            draw.ellipse([4, 2, width - 4, height - 2], outline=255, width=9)
+        else:
+            draw.line([(width - 12, 2), (12, height - 2)], fill=255, width=10)
+            draw.line([(12, 4), (width - 12, 4)], fill=255, width=10)
+        ink[20 : 20 + height, x : x + width] = np.asarray(glyph) / 255.0
+    return ink, lefts
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6])
+def test_numbers_of_2_to_6_digits_are_segmented_left_to_right(n):
+    ink, lefts = digit_row(n)
+    boxes = pp.segment(ink)
+    assert len(boxes) == n
+    assert [b[0] for b in boxes] == sorted(b[0] for b in boxes)
+    for (x0, _, x1, _), left in zip(boxes, lefts):
+        assert left - 2 <= x0 < x1 <= left + 62
+
+
+def test_empty_ink_gives_no_boxes_and_digits_n_explains():
+    ink = np.zeros((50, 80), np.float32)
+    assert pp.segment(ink) == []
+    with pytest.raises(SegmentationError, match="no ink"):
+        pp.segment(ink, digits=2)
+
+
+def test_broken_stroke_is_one_digit():
+    ink, _ = digit_row(2)
+    seven = ink[:, 95:]
+    seven[60:66] = 0  # a pen skip cuts the 7's leg in two
+    seven[20:32] = 0  # and lifts the pen between its bar and its leg
+    assert len(pp.segment(seven)) == 1
+    assert len(pp.segment(ink)) == 2
+
+
+def test_touching_digits_are_split():
+    ink, _ = digit_row(2, gap=-6)  # the two glyphs overlap by a few pixels
+    assert len(pp.segment(ink)) == 2
+
+
+def test_digits_n_merges_or_splits_to_exactly_n():
+    ink, _ = digit_row(3)
+    assert len(pp.segment(ink, digits=3)) == 3
+    assert len(pp.segment(ink, digits=2)) == 2
+    assert len(pp.segment(ink, digits=4)) == 4
+    dot = np.zeros((40, 40), np.float32)
+    dot[18:22, 18:22] = 1
+    with pytest.raises(SegmentationError, match="cannot split"):
+        pp.segment(dot, digits=3)
+    with pytest.raises(UsageError):
+        pp.segment(dot, digits=0)
+
+
+# --------------------------------------------------------------------------- model formats
+
+
+def test_formatters_match_the_bundle_input_formats():
+    assert set(pp.FORMATTERS) == set(INPUT_FORMATS)
+    crop = stroke_mask().astype(np.float32)
+    for fmt, width in INPUT_FORMATS.items():
+        assert pp.to_format(crop, fmt).shape == (width,)
+    with pytest.raises(UsageError, match="unknown input format"):
+        pp.to_format(crop, "cifar")
+
+
+def test_to_mnist_fits_20x20_and_centres_the_mass():
+    crop = np.zeros((90, 40), np.float32)
+    crop[5:85, 15:25] = 1  # a tall bar, placed off-centre in its crop
+    sample = pp.to_mnist(crop).reshape(28, 28)
+    assert sample.dtype == np.float32 and sample.max() == pytest.approx(1.0)
+    rows, cols = np.flatnonzero(sample.max(1) > 0.05), np.flatnonzero(sample.max(0) > 0.05)
+    assert rows[-1] - rows[0] + 1 == 20
+    assert cols[-1] - cols[0] + 1 < 8
+    ys = np.arange(28)
+    assert sample.sum(1) @ ys / sample.sum() == pytest.approx(14, abs=0.6)
+    assert sample.sum(0) @ ys / sample.sum() == pytest.approx(14, abs=0.6)
+    assert not pp.to_mnist(np.zeros((10, 10))).any()
+
+
+@pytest.mark.mnist
+def test_to_mnist_reproduces_mnist_digits(mnist_dir):
+    """MNIST digits are already in MNIST's format: the recipe must leave them nearly as they are."""
+    import gzip
+
+    with gzip.open(mnist_dir / "t10k-images-idx3-ubyte.gz") as handle:
+        images = np.frombuffer(handle.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:300] / 255.0
+    diffs = [np.abs(pp.to_mnist(x) - x.ravel()).mean() for x in images]
+    assert np.median(diffs) < 0.02
+
+
+def test_to_optdigits_counts_4x4_blocks_of_a_32x32_bitmap():
+    crop = np.ones((64, 64), np.float32)
+    sample = pp.to_optdigits(crop)
+    assert sample.dtype == np.float64 and sample.shape == (64,)
+    assert (sample == 16).all()
+    bar = np.zeros((64, 64), np.float32)
+    bar[:, 28:36] = 1
+    sample = pp.to_optdigits(bar).reshape(8, 8)
+    assert set(np.unique(sample)) <= set(range(17))
+    assert sample[:, :2].sum() == 0 and sample[:, 6:].sum() == 0  # a thin "1" sits in the middle
+    assert (sample.sum(0)[3:5] > 0).all()
+
+
+def test_optdigits_of_rendered_8x8_digits_are_read_by_an_8x8_model(digits_8x8):
+    """Upscale the embedded digits into pictures; to_optdigits must bring them back."""
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = digits_8x8
+    model = MLPClassifier(hidden_layer_sizes=(64,), max_iter=400, random_state=0).fit(X[:1000], y[:1000])
+    samples = []
+    for row in X[1000:1200]:
+        picture = Image.fromarray((255 - row.reshape(8, 8) * 255 / 16).astype(np.uint8))
+        picture = picture.resize((64, 64), Image.Resampling.BICUBIC)
+        prepared = pp.prepare(picture, "optdigits", digits=1)
+        samples.append(prepared.samples[0])
+    accuracy = (model.predict(np.array(samples)) == y[1000:1200]).mean()
+    assert accuracy > 0.7  # measured 0.78; the raw 8x8 samples 0.94; mirrored 0.36, transposed 0.15, inverted 0.0
+
+
+def test_small_digits_in_a_big_photo_are_looked_at_closer():
+    ink, _ = digit_row(3, height=80)  # 1/19 of the page's height: 10 px at the working scale
+    page = np.full((1500, 2000), 230, np.uint8)
+    page[700 : 700 + ink.shape[0], 900 : 900 + ink.shape[1]] = (230 - ink * 200).astype(np.uint8)
+    prepared = pp.prepare(encode(Image.fromarray(page), "JPEG", quality=90), "mnist")
+    expected = [(900 + x0, 700 + y0, 900 + x1, 700 + y1) for x0, y0, x1, y1 in pp.segment(ink)]
+    assert len(prepared.boxes) == 3
+    for got, want in zip(prepared.boxes, expected):
+        assert np.abs(np.subtract(got, want)).max() <= 4  # at the finer scale: a pixel or two, not a cell of 5
+    assert all(sample.reshape(28, 28)[4:24, 4:24].max() > 0.9 for sample in prepared.samples)
+
+
+def test_prepare_reports_boxes_in_original_pixels_for_large_images():
+    ink, lefts = digit_row(3)
+    big = Image.fromarray((255 - ink * 230).astype(np.uint8)).resize((ink.shape[1] * 4, ink.shape[0] * 4))
+    prepared = pp.prepare(encode(big, "JPEG"), "mnist")
+    assert prepared.size == big.size
+    assert prepared.samples.shape == (3, 784)
+    for got, small in zip(prepared.boxes, pp.segment(ink)):
+        assert np.abs(np.subtract(got, np.multiply(small, 4))).max() <= 10

@@ -1,0 +1,288 @@
+"""The Recognizer: its answer's contract, thresholds, calibration, inputs, and the shipped model."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from digitrec.bundle import load_bundle, save_bundle
+from digitrec.errors import InvalidImageError, SegmentationError, UnsupportedImageError, UsageError
+from digitrec.recognizer import DigitResult, Recognition, Recognizer, error_result
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "src" / "digitrec" / "models" / "default"
+needs_default = pytest.mark.skipif(
+    not (DEFAULT_MODEL / "card.json").exists(),
+    reason="the shipped default model (src/digitrec/models/default) has not been trained yet",
+)
+
+
+def glyphs(n: int, size: int = 80) -> Image.Image:
+    """n digit-like glyphs in a row, dark ink on light paper (alternating a ring and a '7')."""
+    image = Image.new("L", (20 + n * (size + 30), size + 40), 235)
+    draw = ImageDraw.Draw(image)
+    for i in range(n):
+        x = 10 + i * (size + 30)
+        if i % 2 == 0:
+            draw.ellipse([x + 8, 20, x + size - 8, 20 + size], outline=25, width=9)
+        else:
+            draw.line([(x + 10, 22), (x + size - 10, 22)], fill=25, width=9)
+            draw.line([(x + size - 10, 22), (x + 25, 20 + size)], fill=25, width=9)
+    return image
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def rec(tiny_bundle) -> Recognizer:
+    return Recognizer.load(tiny_bundle)
+
+
+def _rebundle(tiny_bundle: Path, path: Path, **card_changes) -> Path:
+    card = json.loads((tiny_bundle / "card.json").read_text())
+    for key in ("schema", "weights"):
+        card.pop(key)
+    card.update(card_changes)
+    card = {k: v for k, v in card.items() if v is not None}
+    return save_bundle(path, weights=(tiny_bundle / "model.skops").read_bytes(), weights_format="skops", card=card)
+
+
+def test_recognition_follows_the_json_contract(rec):
+    result = rec.recognize(png(glyphs(3)))
+    assert isinstance(result, Recognition) and result.model == "tiny"
+    assert len(result.digits) == 3 and len(result.text) == 3
+    assert result.samples.shape == (3, 64)
+    out = result.to_dict("three.png")
+    assert list(out) == ["path", "text", "digits", "model"]
+    assert out["path"] == "three.png" and out["model"] == "tiny"
+    json.dumps(out)  # plain JSON types only
+    xs = [d["box"][0] for d in out["digits"]]
+    assert xs == sorted(xs)
+    for d, digit in zip(out["digits"], result.digits):
+        assert set(d) == {"digit", "confidence", "uncertain", "top", "box"}
+        assert len(d["top"]) == 3 and d["top"][0][0] == d["digit"]
+        probs = [p for _, p in d["top"]]
+        assert probs == sorted(probs, reverse=True) and d["confidence"] == pytest.approx(probs[0])
+        x0, y0, x1, y1 = d["box"]
+        assert 0 <= x0 < x1 <= 350 and 0 <= y0 < y1 <= 120
+        assert d["uncertain"] == (digit.confidence < rec.threshold)
+    assert result.text == "".join("?" if d.uncertain else str(d.digit) for d in result.digits)
+    assert "samples" in result.to_dict(include_samples=True)
+
+
+def test_every_input_kind_gives_the_same_answer(rec, tmp_path):
+    image = glyphs(2)
+    path = tmp_path / "two.png"
+    image.save(path)
+    reference = rec.recognize(path).to_dict()
+    with open(path, "rb") as handle:
+        from_file = rec.recognize(handle).to_dict()
+    for source in (str(path), png(image), image, np.asarray(image)):
+        assert rec.recognize(source).to_dict() == reference
+    assert from_file == reference
+
+
+def test_blank_image_reads_as_no_digit(rec):
+    blank = rec.recognize(png(Image.new("RGB", (200, 120), (240, 238, 230))))
+    assert blank.text == "" and blank.digits == []
+    assert blank.to_dict("blank.png") == {"path": "blank.png", "text": "", "digits": [], "model": "tiny"}
+    canvas = rec.recognize(png(Image.new("RGBA", (280, 280), (0, 0, 0, 0))))
+    assert canvas.text == "" and canvas.digits == []
+
+
+def test_digits_n_gives_exactly_n_or_says_why(rec):
+    assert len(rec.recognize(glyphs(3), digits=3).digits) == 3
+    assert len(rec.recognize(glyphs(3), digits=2).digits) == 2
+    with pytest.raises(SegmentationError):
+        rec.recognize(Image.new("L", (50, 50), 255), digits=1)
+
+
+def test_threshold_marks_uncertain_digits_with_a_question_mark(tiny_bundle):
+    bundle = load_bundle(tiny_bundle)
+    everything_uncertain = Recognizer(bundle, threshold=1.0).recognize(glyphs(2))
+    assert everything_uncertain.text == "??"
+    assert all(d.uncertain for d in everything_uncertain.digits)
+    nothing_uncertain = Recognizer(bundle, threshold=0.0).recognize(glyphs(2))
+    assert "?" not in nothing_uncertain.text
+    assert Recognizer(bundle).threshold == 0.5  # the card's
+    with pytest.raises(UsageError):
+        Recognizer(bundle, threshold=1.5)
+
+
+def test_card_threshold_and_default(tiny_bundle, tmp_path):
+    assert Recognizer.load(_rebundle(tiny_bundle, tmp_path / "strict", threshold=0.9)).threshold == 0.9
+    assert Recognizer.load(_rebundle(tiny_bundle, tmp_path / "none", threshold=None)).threshold == 0.5
+    assert Recognizer.load(_rebundle(tiny_bundle, tmp_path / "strict"), threshold=0.2).threshold == 0.2
+
+
+def test_temperature_is_applied_only_when_the_card_asks(tiny_bundle, tmp_path):
+    image = glyphs(2)
+    plain = Recognizer.load(tiny_bundle).recognize(image)
+    recorded = Recognizer.load(_rebundle(tiny_bundle, tmp_path / "rec", temperature=3.0)).recognize(image)
+    applied = Recognizer.load(
+        _rebundle(tiny_bundle, tmp_path / "app", temperature=3.0, apply_temperature=True)
+    ).recognize(image)
+    assert [d.confidence for d in recorded.digits] == [d.confidence for d in plain.digits]
+    for hot, cold in zip(applied.digits, plain.digits):
+        assert hot.digit == cold.digit  # scaling never changes the ranking
+        if cold.confidence < 0.999:
+            assert hot.confidence < cold.confidence
+
+
+def test_reject_output_makes_a_digit_uncertain(tiny_bundle, monkeypatch):
+    bundle = load_bundle(_rebundle(tiny_bundle, Path(tiny_bundle).parent / "reject", reject_class=True))
+    rec = Recognizer(bundle, threshold=0.3)
+    row = np.array([0.0, 0.0, 0.0, 0.4, 0.0, 0.0, 0.0, 0.0, 0.0, 0.05, 0.55])
+    monkeypatch.setattr(bundle, "predict_proba", lambda X: np.tile(row, (len(X), 1)))
+    result = rec.recognize(glyphs(1))
+    (digit,) = result.digits
+    assert digit.digit == 3 and digit.confidence == pytest.approx(0.4)
+    assert digit.uncertain and result.text == "?"  # 0.4 passes the threshold, but "not a digit" won
+    assert [d for d, _ in digit.top] == [3, 9, 0]
+
+
+def test_errors_are_digitrec_errors_with_json_objects(rec, tmp_path):
+    with pytest.raises(UnsupportedImageError) as info:
+        rec.recognize(b"definitely not an image")
+    out = error_result("x.txt", info.value)
+    assert out == {"path": "x.txt", "error": {"code": "unsupported_image", "message": info.value.message}}
+    with pytest.raises(InvalidImageError):
+        rec.recognize(tmp_path / "missing.png")
+    small = Recognizer(rec.bundle, max_bytes=100)
+    with pytest.raises(InvalidImageError, match="limit"):
+        small.recognize(png(glyphs(2)))
+    with pytest.raises(UsageError):
+        Recognizer.load(rec.bundle.path, max_files=3)
+
+
+def test_info_describes_the_model(rec):
+    info = rec.info()
+    for key in ("name", "recipe", "input_format", "threshold", "metrics", "created"):
+        assert key in info
+    assert info["name"] == "tiny" and info["input_format"] == "optdigits" and info["threshold"] == 0.5
+    json.dumps(info)
+
+
+def test_digit_result_to_dict_is_plain_json():
+    d = DigitResult(digit=np.int64(7), confidence=np.float32(0.75), uncertain=np.bool_(False),
+                    top=[(7, 0.75), (1, 0.2), (9, 0.05)], box=(1, 2, 3, 4))
+    assert json.loads(json.dumps(d.to_dict())) == {
+        "digit": 7, "confidence": 0.75, "uncertain": False, "top": [[7, 0.75], [1, 0.2], [9, 0.05]], "box": [1, 2, 3, 4]
+    }
+
+
+# --------------------------------------------------------------------------- ONNX: no torch
+
+
+@pytest.fixture(scope="module")
+def onnx_bundle(tmp_path_factory, digits_8x8) -> Path:
+    """An optdigits logistic regression as an ONNX graph (MatMul, Add, Softmax), no torch involved."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = digits_8x8
+    model = LogisticRegression(max_iter=2000).fit(X[:1000] / 16, y[:1000])
+    scale = np.full((1, 64), 1 / 16, np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Mul", ["x", "scale"], ["xs"]),
+            helper.make_node("MatMul", ["xs", "W"], ["z0"]),
+            helper.make_node("Add", ["z0", "b"], ["z"]),
+            helper.make_node("Softmax", ["z"], ["proba"], axis=1),
+        ],
+        "logreg",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 64])],
+        [helper.make_tensor_value_info("proba", TensorProto.FLOAT, ["n", 10])],
+        [
+            numpy_helper.from_array(scale, "scale"),
+            numpy_helper.from_array(model.coef_.T.astype(np.float32), "W"),
+            numpy_helper.from_array(model.intercept_.astype(np.float32), "b"),
+        ],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    proto.ir_version = 8
+    path = tmp_path_factory.mktemp("onnx") / "logreg"
+    save_bundle(path, weights=proto.SerializeToString(), weights_format="onnx",
+                card={"name": "logreg", "recipe": "test-logreg", "input_format": "optdigits",
+                      "classes": list(range(10)), "threshold": 0.6})
+    return path
+
+
+def test_onnx_bundle_recognises_without_importing_torch(onnx_bundle, tmp_path):
+    image = tmp_path / "two.png"
+    glyphs(2).save(image)
+    code = (
+        "import sys, json\n"
+        "from digitrec.recognizer import Recognizer\n"
+        f"r = Recognizer.load({str(onnx_bundle)!r}).recognize({str(image)!r})\n"
+        "print(json.dumps({'text': r.text, 'torch': 'torch' in sys.modules, 'sklearn': 'sklearn' in sys.modules}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert len(out["text"]) == 2
+    assert out["torch"] is False
+    assert out["sklearn"] is False
+
+
+# --------------------------------------------------------------------------- the shipped model
+
+
+def _mnist_test(mnist_dir, n):
+    import gzip
+
+    with gzip.open(mnist_dir / "t10k-images-idx3-ubyte.gz") as handle:
+        images = np.frombuffer(handle.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:n]
+    with gzip.open(mnist_dir / "t10k-labels-idx1-ubyte.gz") as handle:
+        labels = np.frombuffer(handle.read(), np.uint8, offset=8)[:n]
+    return images, labels
+
+
+def _as_paper(d: np.ndarray) -> Image.Image:
+    page = Image.new("L", (240, 200), 228)
+    page.paste(Image.fromarray(255 - d).resize((140, 140), Image.Resampling.BILINEAR), (50, 30))
+    return page.convert("RGB")
+
+
+def _as_canvas(d: np.ndarray) -> Image.Image:
+    canvas = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+    canvas.putalpha(Image.fromarray(d).resize((280, 280), Image.Resampling.BILINEAR))
+    return canvas
+
+
+def _as_chalk(d: np.ndarray) -> Image.Image:
+    return Image.fromarray((35 + d * 0.8).astype(np.uint8)).resize((200, 200), Image.Resampling.BILINEAR)
+
+
+@needs_default
+@pytest.mark.mnist
+@pytest.mark.parametrize("render", [_as_paper, _as_canvas, _as_chalk])
+def test_default_model_reads_mnist_digits_as_pictures(mnist_dir, render):
+    images, labels = _mnist_test(mnist_dir, 60)
+    rec = Recognizer.load()
+    correct = sum(rec.recognize(png(render(d))).text == str(y) for d, y in zip(images, labels))
+    assert correct >= 57  # the model scores ~99% on MNIST itself
+
+
+@needs_default
+@pytest.mark.mnist
+def test_default_model_reads_a_number_left_to_right(mnist_dir):
+    images, labels = _mnist_test(mnist_dir, 12)
+    rec = Recognizer.load()
+    for start in (0, 4, 8):
+        row = np.concatenate([np.pad(images[i], ((0, 0), (2, 2))) for i in range(start, start + 4)], axis=1)
+        picture = Image.fromarray(255 - row).resize((row.shape[1] * 5, 140), Image.Resampling.BILINEAR)
+        result = rec.recognize(png(picture))
+        assert result.text == "".join(str(labels[i]) for i in range(start, start + 4))
+        assert len(rec.recognize(png(picture), digits=4).digits) == 4
