@@ -1,0 +1,210 @@
+"""``POST /v1/recognize`` and ``POST /v1/recognize/batch``.
+
+The handlers are ``async`` only to read the body (a raw ``image/*`` body cannot
+be read from a plain ``def`` handler); recognition itself runs in a worker
+thread with `anyio.to_thread.run_sync`, so the event loop keeps accepting
+requests while a digit is read. The answer is the ``to_dict()`` object
+serialised once, compactly, without a second validation pass.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Annotated, Any, Literal
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.datastructures import UploadFile
+from starlette.responses import Response
+
+from digitrec.errors import DigitrecError, InvalidImageError, UnsupportedImageError, UsageError
+from digitrec.server.dependencies import get_recognizer
+from digitrec.server.schemas import BatchOut, ErrorOut, RecognitionOut
+from digitrec.server.settings import MAX_BATCH_FILES
+
+router = APIRouter(prefix="/v1", tags=["recognize"])
+
+#: More digits than this in one image is not a number anyone writes by hand.
+MAX_DIGITS = 32
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in {
+        401: "A token is required (DIGITREC_TOKEN is set) and was missing or wrong.",
+        413: "The request or an image is larger than the server's --max-bytes.",
+        415: "The body is not an image digitrec reads, or not sent as multipart/image.",
+        422: "Invalid image (truncated, a decompression bomb, empty) or a wrong field or parameter.",
+    }.items()
+}
+
+_BINARY = {"type": "string", "format": "binary"}
+_SINGLE_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The image: multipart field `file`, or the raw bytes with an `image/*` Content-Type.",
+        "content": {
+            "multipart/form-data": {
+                "schema": {"type": "object", "required": ["file"], "properties": {"file": _BINARY}}
+            },
+            "image/png": {"schema": _BINARY},
+            "image/jpeg": {"schema": _BINARY},
+            "image/*": {"schema": _BINARY},
+        },
+    }
+}
+_BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": f"Up to {MAX_BATCH_FILES} images, each in a multipart field named `files`.",
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {"files": {"type": "array", "items": _BINARY}},
+                }
+            }
+        },
+    }
+}
+
+DigitsParam = Annotated[
+    int | None,
+    Query(ge=1, le=MAX_DIGITS, description="How many digits the image holds, when known (helps segmentation)."),
+]
+IncludeParam = Annotated[
+    Literal["samples"] | None,
+    Query(description="`samples`: also return the model-format input(s) the model saw (the pad draws them)."),
+]
+
+
+def _named(data: bytes, name: str | None) -> bytes | io.BytesIO:
+    """The bytes, as a file carrying the upload's name, so error messages name the file."""
+    if not name:
+        return data
+    stream = io.BytesIO(data)
+    stream.name = name
+    return stream
+
+
+def _json(obj: Any) -> Response:
+    return Response(json.dumps(obj, separators=(",", ":")), media_type="application/json")
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _not_multipart_or_image(media: str) -> UnsupportedImageError:
+    return UnsupportedImageError(
+        f"the request body has Content-Type {media or 'none'!r}; send the image as a multipart "
+        "field named 'file' or as a raw body with an image/* Content-Type (e.g. image/png)"
+    )
+
+
+def _field_names(form: Any) -> str:
+    names = sorted({key for key, _ in form.multi_items()})
+    return ", ".join(repr(n) for n in names) or "none"
+
+
+async def _read_upload(value: Any, field: str) -> tuple[str | None, bytes]:
+    if not isinstance(value, UploadFile):
+        raise UsageError(f"the multipart field {field!r} is text, not a file; attach the image file itself")
+    return value.filename, await value.read()
+
+
+async def _single_image(request: Request) -> tuple[str | None, bytes]:
+    """The one image of a request, read exactly once: (file name or None, bytes)."""
+    media = _media_type(request)
+    if media.startswith("image/"):
+        data = await request.body()
+        name = None
+    elif media == "multipart/form-data":
+        async with request.form(max_files=1, max_fields=8) as form:
+            if "file" not in form:
+                raise UsageError(
+                    f"the form has no field 'file' (fields sent: {_field_names(form)}); "
+                    "send the image in a multipart field named 'file'"
+                )
+            name, data = await _read_upload(form["file"], "file")
+    else:
+        raise _not_multipart_or_image(media)
+    if not data:
+        raise InvalidImageError("the image is empty (0 bytes); send the image file's contents")
+    return name, data
+
+
+@router.post(
+    "/recognize",
+    response_model=RecognitionOut,
+    responses=_ERRORS,
+    openapi_extra=_SINGLE_BODY,
+    summary="Read the number in one image",
+)
+async def recognize(
+    request: Request,
+    recognizer: Annotated[Any, Depends(get_recognizer)],
+    digits: DigitsParam = None,
+    include: IncludeParam = None,
+) -> Response:
+    """Read the digits in one image and answer the ``digitrec predict --json`` object."""
+    name, data = await _single_image(request)
+    include_samples = include == "samples"
+
+    def work() -> dict:
+        result = recognizer.recognize(_named(data, name), digits=digits)
+        return result.to_dict(path=name, include_samples=include_samples)
+
+    result = await anyio.to_thread.run_sync(work, limiter=request.app.state.limiter)
+    return _json(result)
+
+
+@router.post(
+    "/recognize/batch",
+    response_model=BatchOut,
+    responses=_ERRORS,
+    openapi_extra=_BATCH_BODY,
+    summary="Read the numbers in several images",
+)
+async def recognize_batch(
+    request: Request,
+    recognizer: Annotated[Any, Depends(get_recognizer)],
+    digits: DigitsParam = None,
+    include: IncludeParam = None,
+) -> Response:
+    """Read each uploaded file; a file that cannot be read gets an error row and the others go on."""
+    media = _media_type(request)
+    if media != "multipart/form-data":
+        raise UsageError(
+            f"the batch endpoint takes multipart/form-data (got {media or 'no Content-Type'!r}); "
+            "send each image in a field named 'files'"
+        )
+    async with request.form(max_files=MAX_BATCH_FILES + 1, max_fields=8) as form:
+        values = form.getlist("files")
+        if not values:
+            raise UsageError(
+                f"the form has no field 'files' (fields sent: {_field_names(form)}); "
+                "send each image in a multipart field named 'files'"
+            )
+        if len(values) > MAX_BATCH_FILES:
+            raise UsageError(f"at most {MAX_BATCH_FILES} files per batch request; split the upload")
+        uploads = [await _read_upload(value, "files") for value in values]
+    include_samples = include == "samples"
+
+    def work() -> list[dict]:
+        from digitrec.recognizer import error_result
+
+        rows = []
+        for name, data in uploads:
+            try:
+                if not data:
+                    raise InvalidImageError("the image is empty (0 bytes)")
+                result = recognizer.recognize(_named(data, name), digits=digits)
+                rows.append(result.to_dict(path=name, include_samples=include_samples))
+            except DigitrecError as exc:
+                rows.append(error_result(name, exc))
+        return rows
+
+    rows = await anyio.to_thread.run_sync(work, limiter=request.app.state.limiter)
+    return _json({"results": rows})
