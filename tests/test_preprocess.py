@@ -333,6 +333,36 @@ def test_to_mnist_reproduces_mnist_digits(mnist_dir):
     assert np.median(diffs) < 0.02
 
 
+def _fitted_stroke(crop: np.ndarray) -> float:
+    """Stroke width of a crop fitted into MNIST's 20x20 box with no re-stroking."""
+    digit = pp._fit_box(pp._trim(crop), 20)
+    return pp._stroke_width(digit / digit.max() >= 0.5)
+
+
+@pytest.mark.parametrize("width", [40, 50])
+def test_to_mnist_thins_marker_strokes_to_mnist_width(width):
+    """A marker's strokes (40-50 px on a 150 px digit) come out thinned into MNIST's range."""
+    seven = [((20, 20), (120, 20)), ((120, 20), (60, 170))]
+    crop = stroke_mask(size=(160, 200), strokes=seven, width=width, offset=(0, 0)).astype(np.float32)
+    before = _fitted_stroke(crop)
+    assert before > pp.THICK_STROKE  # a plain fit would show the model a blob
+    sample = pp.to_mnist(crop).reshape(28, 28)
+    after = pp._stroke_width(sample >= 0.5)
+    assert after < pp.THICK_STROKE, (before, after)  # measured 4.7 -> 3.6 and 5.2 -> 4.2
+    assert abs(after - pp.MNIST_STROKE) < abs(before - pp.MNIST_STROKE)
+    rows = np.flatnonzero(sample.max(1) > 0.05)
+    assert rows[-1] - rows[0] + 1 >= 19  # still fitted to the 20-pixel box: no stroke eroded away
+
+
+def test_to_mnist_leaves_mnist_like_strokes_alone():
+    crop = stroke_mask(size=(160, 200), strokes=[((20, 20), (120, 20)), ((120, 20), (60, 170))], width=22,
+                       offset=(0, 0)).astype(np.float32)
+    assert pp.THIN_STROKE <= _fitted_stroke(crop) <= pp.THICK_STROKE
+    digit = pp._fit_box(pp._trim(crop), 20)
+    sample = pp.to_mnist(crop).reshape(28, 28)
+    assert abs(sample.sum() - (digit / digit.max()).sum()) < 1e-3  # the plain MNIST fit, untouched
+
+
 def test_to_optdigits_counts_4x4_blocks_of_a_32x32_bitmap():
     crop = np.ones((64, 64), np.float32)
     sample = pp.to_optdigits(crop)
