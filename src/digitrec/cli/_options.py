@@ -11,7 +11,16 @@ import click
 
 from digitrec.progress import RichProgress
 
-__all__ = ["json_option", "quiet_option", "data_dir_option", "model_option", "emit_json", "progress_bar"]
+__all__ = [
+    "json_option",
+    "quiet_option",
+    "data_dir_option",
+    "model_option",
+    "digits_option",
+    "threshold_option",
+    "emit_json",
+    "progress_bar",
+]
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of text.")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars on stderr.")
@@ -27,6 +36,17 @@ model_option = click.option(
     default=None,
     metavar="NAME|PATH",
     help="Model bundle: a name (default: the shipped model) or a bundle folder/.zip.",
+)
+
+digits_option = click.option(
+    "--digits", type=click.IntRange(min=1), default=None, metavar="N", help="Each image holds exactly N digits."
+)
+threshold_option = click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    metavar="T",
+    help="Confidence under which a digit is uncertain ('?'); default: the model's own.",
 )
 
 

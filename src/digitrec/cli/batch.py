@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from digitrec.cli._options import emit_json, json_option, model_option, progress_bar, quiet_option
+from digitrec.cli._options import (
+    digits_option,
+    emit_json,
+    json_option,
+    model_option,
+    progress_bar,
+    quiet_option,
+    threshold_option,
+)
 
 
 @click.command(name="batch")
@@ -20,16 +28,8 @@ from digitrec.cli._options import emit_json, json_option, model_option, progress
     help="Results file: .csv or .jsonl. Written as OUT.part while the job runs.",
 )
 @model_option
-@click.option(
-    "--digits", type=click.IntRange(min=1), default=None, metavar="N", help="Each image holds exactly N digits."
-)
-@click.option(
-    "--threshold",
-    type=click.FloatRange(0.0, 1.0),
-    default=None,
-    metavar="T",
-    help="Confidence under which a digit is uncertain (default: the model's).",
-)
+@digits_option
+@threshold_option
 @click.option(
     "--workers",
     "-w",

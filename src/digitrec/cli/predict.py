@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from digitrec.cli._options import emit_json, json_option, model_option
+from digitrec.cli._options import digits_option, emit_json, json_option, model_option, threshold_option
 from digitrec.errors import DigitrecError
 
 if TYPE_CHECKING:
@@ -31,16 +31,8 @@ CELL = 112  # pixels per normalised digit in --show pictures
     metavar="DIR",
     help="Write, per input, DIR/NAME.png: the boxes found and the normalised digits the model saw.",
 )
-@click.option(
-    "--digits", type=click.IntRange(min=1), default=None, metavar="N", help="The image holds exactly N digits."
-)
-@click.option(
-    "--threshold",
-    type=click.FloatRange(0.0, 1.0),
-    default=None,
-    metavar="T",
-    help="Confidence under which a digit is uncertain ('?'); default: the model's own.",
-)
+@digits_option
+@threshold_option
 def command(
     files: tuple[str, ...],
     model: str | None,
