@@ -7,9 +7,7 @@ for the key figures in what the cells printed.
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,24 +20,6 @@ pytest.importorskip("matplotlib")
 REPO = Path(__file__).resolve().parents[1]
 HOW_TRAINING_WORKS = REPO / "notebooks" / "how_training_works.ipynb"
 BETTER_MODELS = REPO / "notebooks" / "better_models_and_deep_learning.ipynb"
-
-
-@pytest.fixture
-def this_python_kernel(tmp_path, monkeypatch) -> str:
-    """A "python3" kernelspec running this interpreter, found before any other on the machine."""
-    spec = tmp_path / "jupyter" / "kernels" / "python3"
-    spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(
-        json.dumps(
-            {
-                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                "display_name": "Python 3 (digitrec tests)",
-                "language": "python",
-            }
-        )
-    )
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    return "python3"
 
 
 def _run(path: Path, parameters: str, kernel: str, workdir: Path) -> tuple[str, int]:

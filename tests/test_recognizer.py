@@ -184,41 +184,6 @@ def test_digit_result_to_dict_is_plain_json():
 # --------------------------------------------------------------------------- ONNX: no torch
 
 
-@pytest.fixture(scope="module")
-def onnx_bundle(tmp_path_factory, digits_8x8) -> Path:
-    """An optdigits logistic regression as an ONNX graph (MatMul, Add, Softmax), no torch involved."""
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
-    from sklearn.linear_model import LogisticRegression
-
-    X, y = digits_8x8
-    model = LogisticRegression(max_iter=2000).fit(X[:1000] / 16, y[:1000])
-    scale = np.full((1, 64), 1 / 16, np.float32)
-    graph = helper.make_graph(
-        [
-            helper.make_node("Mul", ["x", "scale"], ["xs"]),
-            helper.make_node("MatMul", ["xs", "W"], ["z0"]),
-            helper.make_node("Add", ["z0", "b"], ["z"]),
-            helper.make_node("Softmax", ["z"], ["proba"], axis=1),
-        ],
-        "logreg",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 64])],
-        [helper.make_tensor_value_info("proba", TensorProto.FLOAT, ["n", 10])],
-        [
-            numpy_helper.from_array(scale, "scale"),
-            numpy_helper.from_array(model.coef_.T.astype(np.float32), "W"),
-            numpy_helper.from_array(model.intercept_.astype(np.float32), "b"),
-        ],
-    )
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    proto.ir_version = 8
-    path = tmp_path_factory.mktemp("onnx") / "logreg"
-    save_bundle(path, weights=proto.SerializeToString(), weights_format="onnx",
-                card={"name": "logreg", "recipe": "test-logreg", "input_format": "optdigits",
-                      "classes": list(range(10)), "threshold": 0.6})
-    return path
-
-
 def test_onnx_bundle_recognises_without_importing_torch(onnx_bundle, tmp_path):
     image = tmp_path / "two.png"
     glyphs(2).save(image)

@@ -182,7 +182,7 @@ def _read_list_file(list_path: str) -> Iterator[str]:
     base = os.path.dirname(list_path)
     try:
         with open(list_path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
+            for number, line in enumerate(handle, start=1):  # noqa: B007 - named in the error
                 entry = line.strip()
                 if not entry or entry.startswith("#"):
                     continue

@@ -17,7 +17,6 @@ the file is on the trusted list. Nothing is ever unpickled.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import zipfile
 from collections.abc import Mapping
