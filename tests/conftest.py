@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -130,3 +131,59 @@ def onnx_bundle(tmp_path_factory, digits_8x8) -> Path:
         card={"name": "tiny-onnx", "recipe": "test-mlp", "input_format": "optdigits", "classes": list(range(10))},
     )
     return path
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _running_server(args: list[str], *, env: dict | None = None, timeout: float = 120):
+    """Start ``digitrec serve ARGS`` on a free loopback port, wait for /healthz, yield its URL, stop it."""
+    import subprocess
+    import tempfile
+    import time
+
+    import httpx
+
+    port = _free_port()
+    environment = {k: v for k, v in os.environ.items() if k != "DIGITREC_TOKEN"}
+    environment.update(env or {})
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "digitrec", "serve", "--port", str(port), *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=environment,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    pytest.fail(f"digitrec serve did not start:\n{log.read().decode(errors='replace')}")
+                time.sleep(0.3)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture(scope="session")
+def running_server():
+    """A context manager starting a real `digitrec serve` on loopback: ``with running_server([...]) as url``."""
+    return _running_server

@@ -441,34 +441,10 @@ def test_serve_with_a_missing_model_fails_with_one_line(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def live_server(tiny_bundle: Path):
-    port = free_port()
-    env = {**os.environ, "DIGITREC_TOKEN": ""}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "digitrec", "serve", "--model", str(tiny_bundle), "--port", str(port),
-         "--max-bytes", str(MAX_BYTES), "--max-pixels", str(MAX_PIXELS), "--quiet"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"digitrec serve did not start: {process.stdout.read().decode(errors='replace')}")
-        time.sleep(0.3)
-    yield base
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+def live_server(tiny_bundle: Path, running_server):
+    args = ["--model", str(tiny_bundle), "--max-bytes", str(MAX_BYTES), "--max-pixels", str(MAX_PIXELS), "--quiet"]
+    with running_server(args) as url:
+        yield url
 
 
 @pytest.mark.slow
@@ -528,29 +504,10 @@ def test_real_server_refuses_a_declared_length_without_reading_the_body(live_ser
 
 
 @pytest.mark.slow
-def test_two_workers_get_the_settings(tiny_bundle):
+def test_two_workers_get_the_settings(tiny_bundle, running_server):
     """``--workers 2`` hands the model and the limits to uvicorn's worker processes."""
-    port = free_port()
-    env = {**os.environ, "DIGITREC_TOKEN": "worker-token"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "digitrec", "serve", "--model", str(tiny_bundle), "--port", str(port),
-         "--workers", "2", "--max-bytes", "50000", "--quiet"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, process.stdout.read().decode(errors="replace")
-            assert time.monotonic() < deadline, "digitrec serve --workers 2 did not start"
-            time.sleep(0.5)
+    args = ["--model", str(tiny_bundle), "--workers", "2", "--max-bytes", "50000", "--quiet"]
+    with running_server(args, env={"DIGITREC_TOKEN": "worker-token"}) as base:
         auth = {"Authorization": "Bearer worker-token"}
         with httpx.Client(base_url=base, timeout=20) as client:
             for _ in range(4):  # several requests, so both workers are likely to answer some
@@ -561,9 +518,3 @@ def test_two_workers_get_the_settings(tiny_bundle):
                 )
                 assert too_big.status_code == 413
                 assert "50,000" in too_big.json()["error"]["message"]
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
