@@ -22,7 +22,7 @@ import numpy as np
 
 from digitrec.errors import UsageError
 
-__all__ = ["NEGATIVE_KINDS", "training_fonts", "make_negatives"]
+__all__ = ["NEGATIVE_KINDS", "make_negatives", "training_fonts"]
 
 #: The kinds of negatives, in the order their shares are filled.
 NEGATIVE_KINDS: tuple[str, ...] = ("rendered", "pair", "fragment")
@@ -147,7 +147,7 @@ def make_negatives(
     n_features = X_digits.shape[1]
     fmt = _FORMATS[n_features]
     formatter = FORMATTERS[fmt]
-    side = int(round(np.sqrt(n_features)))
+    side = round(np.sqrt(n_features))
     fonts = training_fonts() if fonts is None else tuple(fonts)
     rng = np.random.default_rng(int(random_state))
     counts = [int(n * s) for s in SHARES]

@@ -38,7 +38,7 @@ class PadServer:
     reads_handwriting: bool
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pad_server(tiny_bundle, running_server) -> PadServer:
     """`digitrec serve` on a free loopback port: the shipped MNIST model if there is one."""
     from digitrec.bundle import available_models
@@ -49,7 +49,8 @@ def pad_server(tiny_bundle, running_server) -> PadServer:
         yield PadServer(url=url, model=model, reads_handwriting="default" in shipped)
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API runs an event loop that must end with these tests.
+@pytest.fixture(scope="package")
 def browser():
     """Headless Debian Chromium (never a downloaded browser build)."""
     if not CHROMIUM.exists():
