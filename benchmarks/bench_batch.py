@@ -146,36 +146,17 @@ def write_list(path: Path, paths: list[str]) -> Path:
 def fallback_model(folder: Path) -> Path:
     """A tiny optdigits MLP as an ONNX bundle, for when no default model is shipped yet."""
     import onnx  # noqa: F401 - checked here so the error names the missing package
-    from onnx import TensorProto, helper, numpy_helper
     from sklearn.datasets import load_digits
     from sklearn.neural_network import MLPClassifier
 
-    from digitrec.bundle import save_bundle
+    from digitrec.bundle import mlp_onnx_bytes, save_bundle
 
     X, y = load_digits(return_X_y=True)
     mlp = MLPClassifier(hidden_layer_sizes=(32,), max_iter=300, random_state=0).fit(X, y)
-    arrays = {"W1": mlp.coefs_[0], "b1": mlp.intercepts_[0], "W2": mlp.coefs_[1], "b2": mlp.intercepts_[1]}
-    nodes = [
-        helper.make_node("MatMul", ["x", "W1"], ["h0"]),
-        helper.make_node("Add", ["h0", "b1"], ["h1"]),
-        helper.make_node("Relu", ["h1"], ["h2"]),
-        helper.make_node("MatMul", ["h2", "W2"], ["o0"]),
-        helper.make_node("Add", ["o0", "b2"], ["o1"]),
-        helper.make_node("Softmax", ["o1"], ["proba"], axis=1),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "mlp",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 64])],
-        [helper.make_tensor_value_info("proba", TensorProto.FLOAT, [None, 10])],
-        [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in arrays.items()],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
     path = folder / "bench-mlp"
     save_bundle(
         path,
-        weights=model.SerializeToString(),
+        weights=mlp_onnx_bytes(mlp),
         weights_format="onnx",
         card={"name": "bench-mlp", "recipe": "bench", "input_format": "optdigits", "classes": list(range(10))},
     )

@@ -91,42 +91,18 @@ def this_python_kernel(tmp_path, monkeypatch) -> str:
 
 @pytest.fixture(scope="session")
 def onnx_bundle(tmp_path_factory, digits_8x8) -> Path:
-    """The tiny optdigits MLP as an ONNX graph built by hand: no torch, and it loads in a blink."""
+    """The tiny optdigits MLP as an ONNX bundle: no torch, and it loads in a blink."""
     pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
     from sklearn.neural_network import MLPClassifier
 
-    from digitrec.bundle import save_bundle
+    from digitrec.bundle import mlp_onnx_bytes, save_bundle
 
     X, y = digits_8x8
     mlp = MLPClassifier(hidden_layer_sizes=(32,), max_iter=300, random_state=0).fit(X[:1000], y[:1000])
-    weights = {
-        "W1": mlp.coefs_[0],
-        "b1": mlp.intercepts_[0],
-        "W2": mlp.coefs_[1],
-        "b2": mlp.intercepts_[1],
-    }
-    nodes = [
-        helper.make_node("MatMul", ["x", "W1"], ["h0"]),
-        helper.make_node("Add", ["h0", "b1"], ["h1"]),
-        helper.make_node("Relu", ["h1"], ["h2"]),
-        helper.make_node("MatMul", ["h2", "W2"], ["o0"]),
-        helper.make_node("Add", ["o0", "b2"], ["o1"]),
-        helper.make_node("Softmax", ["o1"], ["proba"], axis=1),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "mlp",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 64])],
-        [helper.make_tensor_value_info("proba", TensorProto.FLOAT, [None, 10])],
-        [numpy_helper.from_array(np.asarray(v, dtype=np.float32), k) for k, v in weights.items()],
-    )
-    onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    onnx_model.ir_version = 8
     path = tmp_path_factory.mktemp("bundles") / "tiny-onnx"
     save_bundle(
         path,
-        weights=onnx_model.SerializeToString(),
+        weights=mlp_onnx_bytes(mlp),
         weights_format="onnx",
         card={"name": "tiny-onnx", "recipe": "test-mlp", "input_format": "optdigits", "classes": list(range(10))},
     )

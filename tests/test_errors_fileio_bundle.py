@@ -99,3 +99,23 @@ def test_foreign_folder_is_refused(tmp_path):
 def test_unknown_model_name_says_what_exists():
     with pytest.raises(errors.ModelNotFoundError, match="shipped models"):
         resolve_model("no-such-model")
+
+
+@pytest.mark.parametrize("activation", ["relu", "logistic", "tanh", "identity"])
+def test_mlp_onnx_export_matches_sklearn(tmp_path, digits_8x8, activation):
+    pytest.importorskip("onnx")
+    from sklearn.neural_network import MLPClassifier
+
+    from digitrec.bundle import mlp_onnx_bytes
+
+    X, y = digits_8x8
+    mlp = MLPClassifier(hidden_layer_sizes=(16, 8), activation=activation, max_iter=50, random_state=0)
+    mlp.fit(X[:500] / 16, y[:500])
+    path = save_bundle(
+        tmp_path / activation,
+        weights=mlp_onnx_bytes(mlp),
+        weights_format="onnx",
+        card={"name": "m", "recipe": "x", "input_format": "optdigits", "classes": list(range(10))},
+    )
+    proba = load_bundle(path).predict_proba(X[500:600] / 16)
+    np.testing.assert_allclose(proba, mlp.predict_proba(X[500:600] / 16), atol=1e-5)
