@@ -4,7 +4,8 @@ In-process: `Recognizer.recognize` on the encoded bytes of ``--n`` distinct imag
 (rendered with `digitrec.synth` from MNIST test digits, or from sklearn's 8x8
 digits upscaled when MNIST is absent): 640x480 JPEG paper photos and 280x280
 canvas PNGs (RGBA, ink in alpha). Prints median and p90 per image, and the
-breakdown: decoding alone (`preprocess.load_image`), `preprocess.prepare` (decode,
+breakdown: decoding alone (`preprocess.load_image`, and as `prepare` decodes: JPEG
+draft mode, libspng for RGBA PNGs), `preprocess.prepare` (decode,
 ink map, segmentation, model format) and the model alone (`Bundle.predict_proba`).
 
 Cold: ``digitrec predict FILE`` in a fresh process under ``/usr/bin/time -v``:
@@ -38,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from digitrec import synth
-from digitrec.preprocess import load_image, prepare
+from digitrec.preprocess import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, _decode, load_image, prepare
 from digitrec.recognizer import Recognizer
 
 
@@ -137,12 +138,15 @@ def main(argv: list[str] | None = None) -> int:
         total = _time(rec.recognize, inputs, args.repeats)
         rows.append(_row(name, total, target))
         decode = _time(lambda data: load_image(data).load(), inputs, args.repeats)
+        # As prepare decodes: JPEG in draft mode, an RGBA PNG by libspng (pyspng).
+        fast = _time(lambda data: _decode(data, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, draft=True, fast=True), inputs, args.repeats)
         prepared = _time(lambda data: prepare(data, fmt), inputs, args.repeats)
         samples = [prepare(data, fmt).samples for data in inputs]
         samples = [s for s in samples if len(s)]
         model = _time(rec.bundle.predict_proba, samples, args.repeats) if samples else np.zeros(1)
         breakdown += [
-            _row(f"{name}: decode only (load_image, full size)", decode),
+            _row(f"{name}: decode only (load_image: Pillow, full size)", decode),
+            _row(f"{name}: decode only (as prepare decodes)", fast),
             _row(f"{name}: prepare (decode + ink map + segment + format)", prepared),
             _row(f"{name}: model only (predict_proba)", model),
         ]

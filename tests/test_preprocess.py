@@ -118,6 +118,67 @@ def test_canvas_ink_is_read_from_alpha_whatever_the_hidden_colour(transparent_rg
     assert iou(pp.ink_map(Image.fromarray(rgba, "RGBA")) > 0.5, MASK) > 0.8
 
 
+def _canvas_png(mask: np.ndarray, colour=(0, 0, 0), **kw) -> bytes:
+    rgba = np.zeros((*mask.shape, 4), np.uint8)
+    rgba[mask] = (*colour, 255)
+    return encode(Image.fromarray(rgba, "RGBA"), "PNG", **kw)
+
+
+def test_canvas_png_fast_path_reads_what_pillow_reads(monkeypatch):
+    """libspng (the canvas fast path) and Pillow give the same pixels and the same digits."""
+    data = _canvas_png(MASK)
+    pixels, factor = pp._decode(data, pp.DEFAULT_MAX_BYTES, pp.DEFAULT_MAX_PIXELS, fast=True)
+    assert isinstance(pixels, np.ndarray) and factor == 1.0
+    assert np.array_equal(pixels, np.asarray(pp.load_image(data)))
+    fast = pp.prepare(data, "mnist")
+    monkeypatch.setattr(pp, "_spng", None)  # as on a machine without pyspng
+    assert isinstance(pp._decode(data, pp.DEFAULT_MAX_BYTES, pp.DEFAULT_MAX_PIXELS, fast=True)[0], Image.Image)
+    slow = pp.prepare(data, "mnist")
+    assert fast.boxes == slow.boxes and fast.size == slow.size
+    assert np.abs(fast.samples - slow.samples).max() < 1e-6
+
+
+def test_canvas_from_alpha_matches_the_composited_general_path():
+    """The alpha-histogram shortcut computes what compositing and `_ink_from_grey` compute."""
+    rgba = np.zeros((*MASK.shape, 4), np.uint8)
+    soft = np.asarray(Image.fromarray(MASK.astype(np.uint8) * 255).resize((60, 50)).resize(MASK.shape[::-1], Image.Resampling.BILINEAR))
+    rgba[..., 3] = soft  # anti-aliased edges: every alpha level in use
+    rgba[soft > 0, :3] = 20
+    fast = pp._canvas_ink(rgba)
+    assert fast is not None
+    grey = np.full(MASK.shape, 20 / 255, np.float32) * (soft / 255) + (1 - soft / 255)
+    general = pp._ink_from_grey(grey.astype(np.float32), even_paper=1.0)
+    assert np.abs(fast[0] - general[0]).max() < 0.02
+    assert iou(fast[0] > 0.5, MASK) > 0.8
+
+
+def test_canvas_fast_path_falls_back_where_it_does_not_apply(monkeypatch):
+    # Strokes of two colours are composited pixel by pixel.
+    rgba = np.zeros((*MASK.shape, 4), np.uint8)
+    rgba[MASK] = (0, 0, 0, 255)
+    rgba[MASK & (np.arange(MASK.shape[1]) > 60)] = (250, 250, 0, 255)
+    assert pp._stroke_grey(rgba) is None
+    assert iou(pp.ink_map(Image.fromarray(rgba, "RGBA")) > 0.5, MASK) > 0.6
+    # An opaque RGBA image is no canvas.
+    opaque = np.dstack([np.repeat(paper(MASK)[..., None], 3, axis=2), np.full(MASK.shape, 255, np.uint8)])
+    assert pp._stroke_grey(opaque) is None
+    assert len(pp.prepare(encode(Image.fromarray(opaque, "RGBA"), "PNG"), "mnist").boxes) == 1
+    # A canvas PNG libspng cannot read is still refused in Pillow's words.
+    with pytest.raises(TruncatedImageError, match="truncated"):
+        pp.prepare(_canvas_png(MASK)[:200], "mnist")
+
+
+def test_canvas_png_with_exif_orientation_is_rotated():
+    stored = np.zeros((MASK.shape[1], MASK.shape[0], 4), np.uint8)
+    stored[np.rot90(MASK)] = (0, 0, 0, 255)  # stored sideways, tag 6 turns it back
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(Image.fromarray(stored, "RGBA"), "PNG", exif=exif.tobytes())
+    assert b"eXIf" in data
+    prepared = pp.prepare(data, "mnist")
+    assert prepared.size == (MASK.shape[1], MASK.shape[0])
+
+
 def test_palette_with_transparency_and_png_round_trip():
     rgba = np.zeros((*MASK.shape, 4), np.uint8)
     rgba[MASK] = (10, 10, 10, 255)

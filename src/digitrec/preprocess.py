@@ -29,6 +29,11 @@ from typing import IO, Any, Union
 import numpy as np
 from PIL import Image, ImageOps
 
+try:  # libspng decodes a canvas's RGBA PNG in about half of Pillow's time
+    import pyspng as _spng
+except ImportError:  # pragma: no cover - an accelerator: Pillow does the same work
+    _spng = None
+
 from digitrec.bundle import INPUT_FORMATS
 from digitrec.errors import (
     DecompressionBombError,
@@ -194,11 +199,33 @@ def _array_to_image(array: np.ndarray) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(a))
 
 
-def _decode(source: ImageSource, max_bytes: int, max_pixels: int, draft: bool = False) -> tuple[Image.Image, float]:
+def _fast_png(data: bytes, image: Image.Image) -> np.ndarray | None:
+    """The pixels of an 8-bit RGBA or grey+alpha PNG decoded by libspng, or None.
+
+    A drawing pad sends exactly such a PNG. Everything else, a PNG libspng refuses
+    (Pillow then words the error) and a PNG with an eXIf chunk (Pillow applies its
+    orientation) is left to Pillow.
+    """
+    if _spng is None or image.format != "PNG" or image.mode not in ("RGBA", "LA") or b"eXIf" in data:
+        return None
+    try:
+        pixels = _spng.load(data)
+    except Exception:  # noqa: BLE001 - any refusal: Pillow decodes it or explains why not
+        return None
+    width, height = image.size
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape != (height, width, len(image.mode)):
+        return None
+    return pixels
+
+
+def _decode(
+    source: ImageSource, max_bytes: int, max_pixels: int, draft: bool = False, fast: bool = False
+) -> tuple[Image.Image | np.ndarray, float]:
     """Decode with the limits; with ``draft``, let JPEG decode at reduced size.
 
     Returns the image (EXIF orientation applied) and the factor from its pixels to the
-    original's (2.0 when JPEG draft mode decoded at half size).
+    original's (2.0 when JPEG draft mode decoded at half size). With ``fast``, an 8-bit
+    RGBA or LA PNG comes back as its HxWxC uint8 pixels (see `_fast_png`).
     """
     if isinstance(source, Image.Image):
         _check_pixels("the image", source.size, max_pixels)
@@ -213,6 +240,10 @@ def _decode(source: ImageSource, max_bytes: int, max_pixels: int, draft: bool = 
         image = Image.open(io.BytesIO(data))
         original = image.size
         _check_pixels(name, original, max_pixels)
+        if fast:
+            pixels = _fast_png(data, image)
+            if pixels is not None:
+                return pixels, 1.0
         scale = _work_factor(original)
         if draft and image.format == "JPEG" and scale >= 2:
             # DCT-domain downscaling by a power of two no larger than the working
@@ -252,6 +283,7 @@ def load_image(
     ImageTooLargeError, DecompressionBombError, UnsupportedImageError, TruncatedImageError, InvalidImageError
     """
     image, _ = _decode(source, max_bytes, max_pixels)
+    assert isinstance(image, Image.Image)  # without ``fast``, always an image
     return image
 
 
@@ -359,12 +391,93 @@ def ink_map(image: Image.Image) -> np.ndarray:
     return _ink_and_labels(image)[0]
 
 
-def _ink_and_labels(image: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+Ink = tuple[np.ndarray, np.ndarray, np.ndarray]  # ink map, stroke labels, each label's ink mass
+
+
+def _alpha_pixels(image: Image.Image) -> np.ndarray | None:
+    """The pixels (HxWxC uint8, alpha last) of an image with an alpha channel, or None."""
+    if image.mode == "PA" or (image.mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")
+    if image.mode not in ("RGBA", "LA"):
+        return None
+    return np.asarray(image)
+
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def _stroke_grey(pixels: np.ndarray) -> float | None:
+    """The grey level (0..1) of a canvas's strokes, or None if this is no canvas.
+
+    A canvas is mostly transparent, with strokes of one colour.
+    """
+    step = max(1, round(np.sqrt(pixels.shape[0] * pixels.shape[1] / 3000)))
+    sample = pixels[::step, ::step]
+    if sample[..., -1].min() >= 250:
+        return None  # opaque: the colours carry the picture
+    colours = sample[sample[..., -1] > 127][:, :-1]
+    if len(colours) == 0:  # thin strokes can fall between the lattice's points
+        colours = pixels[pixels[..., -1] > 127][:, :-1]
+    if len(colours) == 0:
+        return 0.0  # nothing opaque: faint or no strokes, most likely dark ones
+    grey = colours.astype(np.float32) @ _LUMA if colours.shape[1] == 3 else colours[:, 0].astype(np.float32)
+    grey *= np.float32(1 / 255)
+    if float(np.ptp(grey)) > 0.1:
+        return None  # several colours: composited pixel by pixel instead
+    return float(grey.mean())
+
+
+def _canvas_ink(pixels: np.ndarray, factor: int = 1, grey: float | None = None) -> Ink | None:
+    """The ink of a transparent canvas from its alpha channel alone, reduced by ``factor``.
+
+    A canvas's strokes are one colour over transparency, so composited onto the paper
+    they stand out from, each pixel's contrast is its alpha times the stroke's: the
+    steps of `_ink_from_grey` then work on the 256 alpha levels (its quantiles from a
+    histogram, its ramp a lookup table) instead of on every pixel. Returns None for an
+    opaque image or strokes of several colours, which take the general path. ``grey``
+    is the strokes' grey level if the caller knows it (see `_stroke_grey`).
+    """
+    grey = _stroke_grey(pixels) if grey is None else grey
+    if grey is None:
+        return None
+    alpha = pixels[..., -1]
+    if factor > 1:  # box filter, as for every other image
+        alpha = np.asarray(Image.fromarray(np.ascontiguousarray(alpha)).reduce(factor))
+    counts = np.bincount(alpha.ravel(), minlength=256)
+    if counts[:250].sum() == 0:
+        return None  # fully opaque: the alpha channel says nothing
+    # Composited onto white (dark strokes) or black (light strokes): contrast = alpha * strength.
+    strength = 1.0 - grey if grey < 0.5 else grey
+    contrast = np.arange(256, dtype=np.float32) * np.float32(strength / 255)
+    n = alpha.size
+    below = np.cumsum(counts)
+    p5, p20, p25 = contrast[np.searchsorted(below, np.array([0.05, 0.20, 0.25]) * n)]
+    floor = max(MIN_CONTRAST, float(p20) + 5 * float(p25 - p5) / 0.97)
+    top = max(8, n // 2000)
+    at_least = n - below + counts  # pixels at or above each level
+    strong = float(contrast[np.flatnonzero(at_least >= min(top, n))[-1]])
+    ramp = _ink_ramp(strong, floor)
+    if ramp is None:
+        return _no_ink(alpha.astype(np.float32))
+    low, high = ramp
+    lut = np.clip((contrast - np.float32(low)) * np.float32(1 / (high - low)), 0, 1)
+    ink = np.take(lut, alpha)
+    if counts[lut > 0].sum() > MAX_INK_FRACTION * n and _stroke_width(ink > 0.5) < 3.0:
+        return _no_ink(ink)
+    return _strokes(ink)
+
+
+def _ink_and_labels(image: Image.Image) -> Ink:
     """The ink map, its 8-connected strokes' labels (specks removed) and each label's ink mass."""
+    pixels = _alpha_pixels(image)
+    if pixels is not None:
+        found = _canvas_ink(pixels)
+        if found is not None:
+            return found
     grey, alpha = _luminance_and_alpha(image)
     if alpha is not None:
-        # Composite onto the colour the strokes stand out from; the RGB of fully
-        # transparent pixels is meaningless (often black) and must not matter.
+        # Strokes of several colours: composite onto the colour they stand out from;
+        # the RGB of fully transparent pixels is meaningless (often black).
         opaque = alpha > 0.5
         stroke = float(grey[opaque].mean()) if opaque.any() else 0.0
         paper = 1.0 if stroke < 0.5 else 0.0
@@ -377,13 +490,11 @@ def _ink_and_labels(image: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndar
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 
-def _no_ink(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return np.zeros_like(grey), np.zeros(grey.shape, np.int32), np.zeros(1)
+def _no_ink(like: np.ndarray) -> Ink:
+    return np.zeros(like.shape, np.float32), np.zeros(like.shape, np.int32), np.zeros(1)
 
 
-def _ink_from_grey(grey: np.ndarray, even_paper: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from scipy import ndimage
-
+def _ink_from_grey(grey: np.ndarray, even_paper: float | None = None) -> Ink:
     # Statistics come from a lattice of ~3000 pixels: plenty for percentiles, and cheap.
     step = max(1, round(np.sqrt(grey.size / 3000)))
     sample = grey[::step, ::step]
@@ -416,25 +527,39 @@ def _ink_from_grey(grey: np.ndarray, even_paper: float | None = None) -> tuple[n
     flat = contrast.ravel()
     top = max(8, flat.size // 2000)
     strong = float(np.partition(flat, flat.size - top)[flat.size - top]) if flat.size > top else float(flat.max())
-    if strong < 1.5 * floor:
+    ramp = _ink_ramp(strong, floor)
+    if ramp is None:
         return _no_ink(grey)
-    # Ink below ~a third of the strongest stroke's contrast is paper and noise; the
-    # ramp up to ~3/4 keeps MNIST-like anti-aliased edges instead of a hard bitmap.
-    low = max(floor, strong * 0.3)
-    high = max(low + 0.05, strong * 0.75)
+    low, high = ramp
     contrast -= np.float32(low)
     contrast *= np.float32(1 / (high - low))
     ink = np.clip(contrast, 0, 1, out=contrast)
-    mask = ink > 0
-    if float(mask[::step, ::step].mean()) > MAX_INK_FRACTION and _stroke_width(ink > 0.5) < 3.0:
+    if float((ink[::step, ::step] > 0).mean()) > MAX_INK_FRACTION and _stroke_width(ink > 0.5) < 3.0:
         return _no_ink(grey)  # speckle noise, not strokes on a page
-    labels, n = ndimage.label(mask, structure=_EIGHT)
+    return _strokes(ink)
+
+
+def _ink_ramp(strong: float, floor: float) -> tuple[float, float] | None:
+    """The contrast where ink starts and where it is full, or None if nothing stands out."""
+    if strong < 1.5 * floor:
+        return None
+    # Ink below ~a third of the strongest stroke's contrast is paper and noise; the
+    # ramp up to ~3/4 keeps MNIST-like anti-aliased edges instead of a hard bitmap.
+    low = max(floor, strong * 0.3)
+    return low, max(low + 0.05, strong * 0.75)
+
+
+def _strokes(ink: np.ndarray) -> Ink:
+    """Label an ink map's 8-connected strokes and clear the specks (in place)."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(ink > 0, structure=_EIGHT)
     if n == 0:
-        return _no_ink(grey)
+        return _no_ink(ink)
     mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n + 1)
     mass[0] = 0
     # A speck is tiny next to the largest stroke and tiny in the image.
-    small = mass < max(3.0, 0.015 * mass.max(), 2e-5 * grey.size)
+    small = mass < max(3.0, 0.015 * mass.max(), 2e-5 * ink.size)
     small[0] = False
     if small.any():
         drop = small[labels]
@@ -700,11 +825,16 @@ def _label_ink(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _segment_groups(
-    ink: np.ndarray, labels: np.ndarray, mass: np.ndarray, digits: int | None, judge: Judge | None = None
+    ink: np.ndarray,
+    labels: np.ndarray,
+    mass: np.ndarray,
+    digits: int | None,
+    judge: Judge | None = None,
+    components: list[_Group] | None = None,
 ) -> list[_Group]:
     if digits is not None and (not isinstance(digits, (int, np.integer)) or digits < 1):
         raise UsageError(f"digits must be a whole number of at least 1, not {digits!r}")
-    groups = _components(labels, mass)
+    groups = _components(labels, mass) if components is None else components
     if not groups:
         if digits:
             raise SegmentationError(f"found no ink, so cannot read {digits} digit(s); is the image blank?")
@@ -859,7 +989,7 @@ def to_mnist(ink_crop: np.ndarray) -> np.ndarray:
     if peak > 0:
         # Thin pen strokes are averaged away when a big crop shrinks; MNIST's strokes
         # always reach full intensity.
-        digit = np.clip(digit / peak, 0, 1)
+        digit = digit * np.float32(1 / peak)  # both resamplings keep 0 <= digit <= peak
     width = _stroke_width(digit >= 0.5)
     if width > THICK_STROKE or (width < THIN_STROKE and max(crop.shape) > 20):
         # Re-stroke at 4x MNIST's scale, where a stroke is a few pixels wide, then fit again.
@@ -872,8 +1002,8 @@ def to_mnist(ink_crop: np.ndarray) -> np.ndarray:
     ys, xs = np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32)
     cy = float(digit.sum(axis=1) @ ys / total)
     cx = float(digit.sum(axis=0) @ xs / total)
-    top = int(np.clip(round(14.0 - cy), 0, 28 - h))
-    left = int(np.clip(round(14.0 - cx), 0, 28 - w))
+    top = min(max(round(14.0 - cy), 0), 28 - h)
+    left = min(max(round(14.0 - cx), 0), 28 - w)
     out[top : top + h, left : left + w] = digit
     return out.ravel()
 
@@ -955,24 +1085,13 @@ def _reducible(image: Image.Image) -> Image.Image:
     return image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
 
 
-def _working_image(image: Image.Image) -> tuple[Image.Image, int]:
-    """Shrink by a whole factor to about WORK_PIXELS: digits keep ~20+ px, work stays small."""
-    factor = _work_factor(image.size)
-    if factor <= 1:
-        return image, 1
-    return _reducible(image).reduce(factor), factor  # box filter: the mean of factor x factor
-
-
 # A digit shorter than this in the working image is looked at again, closer: a
 # number on a meter in a phone photo, a small digit on a scanned page.
 SMALL_DIGIT = 40
 
 
-def _closer_look(
-    image: Image.Image, factor: int, ink: np.ndarray, labels: np.ndarray, mass: np.ndarray
-) -> tuple[tuple[int, int], int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
-    """Redo the ink map around small digits at a finer scale: (origin, factor, ink and labels)."""
-    groups = _components(labels, mass)
+def _closer_box(groups: list[_Group], factor: int, size: tuple[int, int]) -> tuple[Box, int] | None:
+    """Where to redo the ink map at a finer scale, around small digits: (box in image pixels, factor)."""
     if factor <= 1 or not groups:
         return None
     tallest = max(g.height for g in groups)
@@ -982,14 +1101,31 @@ def _closer_look(
     if finer >= factor:
         return None
     margin = tallest // 2 + 2
-    x0 = max(0, (min(g.x0 for g in groups) - margin) * factor)
-    y0 = max(0, (min(g.y0 for g in groups) - margin) * factor)
-    x1 = min(image.size[0], (max(g.x1 for g in groups) + margin) * factor)
-    y1 = min(image.size[1], (max(g.y1 for g in groups) + margin) * factor)
-    region = _reducible(image).crop((x0, y0, x1, y1))
-    if finer > 1:
-        region = region.reduce(finer)
-    return (x0, y0), finer, _ink_and_labels(region)
+    box = (
+        max(0, (min(g.x0 for g in groups) - margin) * factor),
+        max(0, (min(g.y0 for g in groups) - margin) * factor),
+        min(size[0], (max(g.x1 for g in groups) + margin) * factor),
+        min(size[1], (max(g.y1 for g in groups) + margin) * factor),
+    )
+    return box, finer
+
+
+def _ink_of(image: Image.Image | np.ndarray, factor: int, box: Box | None = None, grey: float | None = None) -> Ink:
+    """The ink (map, labels, masses) of an image, or a box of it, shrunk by ``factor``.
+
+    ``image`` is a PIL image or a canvas's pixels (HxWxC, alpha last), whose strokes'
+    grey level, if known, is ``grey``.
+    """
+    if isinstance(image, np.ndarray):
+        x0, y0, x1, y1 = box or (0, 0, image.shape[1], image.shape[0])
+        found = _canvas_ink(image[y0:y1, x0:x1], factor, grey)
+        if found is not None:
+            return found
+        image = Image.fromarray(image)
+    region = image if box is None else _reducible(image).crop(box)
+    if factor > 1:
+        region = _reducible(region).reduce(factor)  # box filter: the mean of factor x factor
+    return _ink_and_labels(region)
 
 
 def prepare(
@@ -1023,21 +1159,29 @@ def prepare(
     """
     if input_format not in FORMATTERS:
         raise UsageError(f"unknown input format {input_format!r}; digitrec knows {sorted(FORMATTERS)}")
-    image, decoded_factor = _decode(source, max_bytes, max_pixels, draft=True)
-    size = (round(image.size[0] * decoded_factor), round(image.size[1] * decoded_factor))
-    work, work_factor = _working_image(image)
+    image, decoded_factor = _decode(source, max_bytes, max_pixels, draft=True, fast=True)
+    if isinstance(image, Image.Image) and image.mode in ("RGBA", "LA"):
+        image = np.asarray(image)  # a canvas, most likely: its alpha is shrunk alone
+    width, height = (image.shape[1], image.shape[0]) if isinstance(image, np.ndarray) else image.size
+    size = (round(width * decoded_factor), round(height * decoded_factor))
+    grey = _stroke_grey(image) if isinstance(image, np.ndarray) else None
+    work_factor = _work_factor((width, height))
     origin = (0, 0)
     with _pillow_errors("the image"):
-        ink, labels, mass = _ink_and_labels(work)
-        closer = _closer_look(image, work_factor, ink, labels, mass)
-    if closer is not None:
-        origin, work_factor, (ink, labels, mass) = closer
+        ink, labels, mass = _ink_of(image, work_factor, grey=grey)
+        groups = _components(labels, mass)
+        closer = _closer_box(groups, work_factor, (width, height))
+        if closer is not None:
+            box, work_factor = closer
+            origin = box[:2]
+            ink, labels, mass = _ink_of(image, work_factor, box, grey)
+            groups = _components(labels, mass)
     factor = decoded_factor * work_factor
     formatter = FORMATTERS[input_format]
     judge_crops: Judge | None = None
     if judge is not None:
         judge_crops = lambda crops: judge(np.stack([formatter(c) for c in crops]))  # noqa: E731
-    groups = _segment_groups(ink, labels, mass, digits, judge_crops)
+    groups = _segment_groups(ink, labels, mass, digits, judge_crops, groups)
     crops = [_group_crop(ink, labels, g) for g in groups]
     samples = (
         np.stack([formatter(c) for c in crops]) if crops else np.zeros((0, INPUT_FORMATS[input_format]), np.float32)
