@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from fastapi import Request
 
@@ -11,7 +13,9 @@ from digitrec.server.settings import ServerSettings
 if TYPE_CHECKING:
     from digitrec.recognizer import Recognizer
 
-__all__ = ["get_recognizer", "get_settings"]
+__all__ = ["get_recognizer", "get_settings", "off_the_loop"]
+
+T = TypeVar("T")
 
 
 def get_recognizer(request: Request) -> Recognizer:
@@ -22,3 +26,8 @@ def get_recognizer(request: Request) -> Recognizer:
 def get_settings(request: Request) -> ServerSettings:
     """The settings the app was created with."""
     return request.app.state.settings
+
+
+async def off_the_loop(request: Request, work: Callable[[], T]) -> T:
+    """Run ``work`` on this process's recognition threads, so the event loop keeps serving."""
+    return await asyncio.get_running_loop().run_in_executor(request.app.state.executor, work)

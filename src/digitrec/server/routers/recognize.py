@@ -1,8 +1,8 @@
 """``POST /v1/recognize`` and ``POST /v1/recognize/batch``.
 
 The handlers are ``async`` only to read the body (a raw ``image/*`` body cannot
-be read from a plain ``def`` handler); recognition itself runs in a worker
-thread with `anyio.to_thread.run_sync`, so the event loop keeps accepting
+be read from a plain ``def`` handler); recognition itself runs on the process's
+recognition threads (`off_the_loop`), so the event loop keeps accepting
 requests while a digit is read. The answer is the ``to_dict()`` object
 serialised once, compactly, without a second validation pass.
 """
@@ -13,13 +13,12 @@ import io
 import json
 from typing import Annotated, Any, Literal
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from digitrec.errors import DigitrecError, InvalidImageError, UnsupportedImageError, UsageError
-from digitrec.server.dependencies import get_recognizer
+from digitrec.server.dependencies import get_recognizer, off_the_loop
 from digitrec.server.schemas import BatchOut, ErrorOut, RecognitionOut
 from digitrec.server.settings import MAX_BATCH_FILES
 
@@ -156,7 +155,7 @@ async def recognize(
         result = recognizer.recognize(_named(data, name), digits=digits)
         return result.to_dict(path=name, include_samples=include_samples)
 
-    result = await anyio.to_thread.run_sync(work, limiter=request.app.state.limiter)
+    result = await off_the_loop(request, work)
     return _json(result)
 
 
@@ -206,5 +205,5 @@ async def recognize_batch(
                 rows.append(error_result(name, exc))
         return rows
 
-    rows = await anyio.to_thread.run_sync(work, limiter=request.app.state.limiter)
+    rows = await off_the_loop(request, work)
     return _json({"results": rows})
