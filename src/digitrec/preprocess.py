@@ -740,7 +740,7 @@ DIGIT_COST = 0.5
 # barely wider than tall, but lower values let letters ("m", "w") be cut into
 # confident digits. Measured with the reject output (bench_realistic, tuning seed 1;
 # numbers read exactly / non-digits accepted): SPLIT_ASPECT 1.2: 93.6% / 7.2%;
-# 1.1: 94.8% / 7.8%; 1.0: - / 10.2%; 0.85: 95.7% / 13.8% (DIGIT_COST 1.0 adds
+# 1.1: 94.8% / 7.8%; 1.0: (not kept) / 10.2%; 0.85: 95.7% / 13.8% (DIGIT_COST 1.0 adds
 # ~0.3 points to numbers). Seed 0, 0.85 and DIGIT_COST 1.0: 94.5% / 8.5%, against
 # 93.3% / 3.5% here: the non-digit target (<= 5%) decides.
 WIDE_COST, WIDE_ASPECT, SPLIT_ASPECT = 5.0, 1.1, 1.2
