@@ -76,6 +76,27 @@ def test_onnx_matches_torch(fitted, digits_8x8):
         np.testing.assert_allclose(proba, fitted.predict_proba(rows), atol=1e-5)
 
 
+def test_ensemble_members_train_apart_and_predict_together(digits_8x8):
+    ort = pytest.importorskip("onnxruntime")
+    X, y = digits_8x8
+    params = {**SMALL, "max_epochs": 2, "n_networks": 2}
+    a = DigitCNN(**params).fit(X[:300], y[:300])
+    b = DigitCNN(**params).fit(X[:300], y[:300])
+    for (name, pa), (_, pb) in zip(a.net_.module_.state_dict().items(), b.net_.module_.state_dict().items()):
+        assert torch.equal(pa, pb), name
+    first, second = a.net_.module_.members
+    assert not torch.equal(first.head[-1].weight, second.head[-1].weight)
+    # Prediction averages the members' logits, and the ONNX graph does the same.
+    rows = X[1000:1037]
+    inputs = torch.as_tensor(rows, dtype=torch.float32)
+    with torch.no_grad():
+        mean = (first(inputs) + second(inputs)).numpy() / 2
+    np.testing.assert_allclose(a.decision_function(rows), mean, atol=1e-5)
+    session = ort.InferenceSession(to_onnx(a), providers=["CPUExecutionProvider"])
+    (proba,) = session.run(None, {session.get_inputs()[0].name: rows.astype(np.float32)})
+    np.testing.assert_allclose(proba, a.predict_proba(rows), atol=1e-5)
+
+
 def test_mnist_shaped_and_odd_sized_inputs():
     rng = np.random.default_rng(0)
     y = np.arange(40) % 4

@@ -11,6 +11,8 @@ training loop; what skorch cannot do is written here:
   model's input format directly;
 * data augmentation (random small shifts, rotations and zooms) is a layer that,
   like dropout, acts only in training mode and is done on the whole batch in torch;
+* an optional small ensemble (``n_networks``): several networks in one module,
+  trained side by side, each on its own loss, their logits averaged for prediction;
 * a temperature is fitted on the held-out validation part after training
   (`temperature_`) and an "uncertain" threshold is read off the same part
   (`threshold_`); the test set is never used for either;
@@ -143,6 +145,31 @@ def _modules() -> dict[str, type]:
                     return self.head(self.features(x)).float()
             return self.head(self.features(self.augment(x)))
 
+    class Ensemble(nn.Module):
+        """Several `DigitNet` built from the same arguments, initialised one after the other.
+
+        In training mode the members' logits are stacked on a last axis, ``(n, classes,
+        members)``, so `MemberCrossEntropy` trains each member on its own loss (they only
+        share the batches; each draws its own augmentation). In eval mode (prediction,
+        validation, the ONNX export) their logits are averaged.
+        """
+
+        def __init__(self, n_networks: int, **net_kwargs) -> None:
+            super().__init__()
+            self.members = nn.ModuleList(DigitNet(**net_kwargs) for _ in range(n_networks))
+
+        def forward(self, x):
+            logits = torch.stack([member(x) for member in self.members], dim=-1)
+            return logits if self.training else logits.mean(dim=-1)
+
+    class MemberCrossEntropy(nn.CrossEntropyLoss):
+        """Cross-entropy that also takes `Ensemble`'s stacked training logits: the members' mean loss."""
+
+        def forward(self, input, target):
+            if input.ndim == 3:
+                target = target[:, None].expand(-1, input.shape[-1])
+            return super().forward(input, target)
+
     class Calibrated(nn.Module):
         """``softmax(net(x) / temperature)``: the graph `to_onnx` exports."""
 
@@ -154,7 +181,13 @@ def _modules() -> dict[str, type]:
         def forward(self, x):
             return torch.softmax(self.net(x) / self.temperature, dim=1)
 
-    return {"RandomAffine": RandomAffine, "DigitNet": DigitNet, "Calibrated": Calibrated}
+    return {
+        "RandomAffine": RandomAffine,
+        "DigitNet": DigitNet,
+        "Ensemble": Ensemble,
+        "MemberCrossEntropy": MemberCrossEntropy,
+        "Calibrated": Calibrated,
+    }
 
 
 @contextlib.contextmanager
@@ -245,6 +278,10 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
         part as an extra class, at most one per nine training digits (6000 for the
         54000 MNIST digits a 10% validation part leaves). With 0 the network has one
         output per class; above 0 it has one more, the reject column, last.
+    n_networks : int, default=1
+        Networks trained side by side (same batches, own initial weights, own
+        augmentation draws, own loss) and averaged: their mean logits are the
+        estimator's. Each one more costs one network's training and prediction time.
 
     Attributes
     ----------
@@ -256,7 +293,8 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
         Whether the last output column is the reject class.
     n_features_in_ : int
     net_ : skorch.NeuralNetClassifier
-        The trained skorch net; ``net_.module_`` is the torch module (logits out).
+        The trained skorch net; ``net_.module_`` is the torch module (logits out): a
+        ``DigitNet``, or with ``n_networks > 1`` an ``Ensemble`` of them (``members``).
     history_ : list of dict
         Per epoch: ``epoch``, ``train_loss``, and with validation ``valid_loss``, ``valid_acc``.
     temperature_ : float
@@ -293,6 +331,7 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
         "optimizer": [StrOptions({"adamw", "sgd"})],
         "bfloat16": ["boolean"],
         "negatives": [Interval(Integral, 0, None, closed="left")],
+        "n_networks": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -314,6 +353,7 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
         threads: int = 2,
         bfloat16: bool = False,
         negatives: int = 0,
+        n_networks: int = 1,
     ) -> None:
         self.channels = channels
         self.dropout = dropout
@@ -331,6 +371,7 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
         self.threads = threads
         self.bfloat16 = bfloat16
         self.negatives = negatives
+        self.n_networks = n_networks
 
     def _split(self, X: np.ndarray, y: np.ndarray):
         """Stratified train/validation split (plain shuffle where a class is too rare)."""
@@ -415,9 +456,16 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
                 "optimizer__weight_decay": self.weight_decay,
             }
         )
+        # One network is a plain DigitNet, as before ensembles existed (the same weights for a seed).
+        n_networks = int(self.n_networks)
+        module = (
+            {"module": modules["DigitNet"]}
+            if n_networks == 1
+            else {"module": modules["Ensemble"], "module__n_networks": n_networks}
+        )
         with _deterministic(int(self.random_state), int(self.threads)):
             net = skorch.NeuralNetClassifier(
-                modules["DigitNet"],
+                **module,
                 module__n_features=X.shape[1],
                 module__n_classes=n_digits + int(self.reject_class_),
                 module__channels=tuple(tuple(int(c) for c in stage) for stage in self.channels),
@@ -427,7 +475,7 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
                 module__rotation=float(self.rotation),
                 module__zoom=float(self.zoom),
                 module__bfloat16=bool(self.bfloat16),
-                criterion=torch.nn.CrossEntropyLoss,
+                criterion=modules["MemberCrossEntropy"],
                 lr=self.lr,
                 max_epochs=epochs,
                 batch_size=int(self.batch_size),

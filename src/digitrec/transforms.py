@@ -99,8 +99,8 @@ class ShiftAugmenter(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     """Fit a classifier on the images and their one-pixel shifts.
 
     Training sees each image five times: as it is and moved one pixel up, down,
-    left and right. Prediction passes the images through unchanged. This is how
-    an RBF SVC on the tutorial's 1000 digits goes from about 97% to about 98%.
+    left and right. Prediction passes the images through unchanged. On the tutorial
+    split this takes an RBF SVC from 96.5% to 97.2% (``svc`` and ``svc-shift``).
 
     Parameters
     ----------
