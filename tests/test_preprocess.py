@@ -144,7 +144,9 @@ def test_canvas_from_alpha_matches_the_composited_general_path():
     soft = np.asarray(Image.fromarray(MASK.astype(np.uint8) * 255).resize((60, 50)).resize(MASK.shape[::-1], Image.Resampling.BILINEAR))
     rgba[..., 3] = soft  # anti-aliased edges: every alpha level in use
     rgba[soft > 0, :3] = 20
-    fast = pp._canvas_ink(rgba)
+    grey = pp._stroke_grey(rgba)
+    assert grey is not None
+    fast = pp._canvas_ink(rgba, grey)
     assert fast is not None
     grey = np.full(MASK.shape, 20 / 255, np.float32) * (soft / 255) + (1 - soft / 255)
     general = pp._ink_from_grey(grey.astype(np.float32), even_paper=1.0)

@@ -427,19 +427,16 @@ def _stroke_grey(pixels: np.ndarray) -> float | None:
     return float(grey.mean())
 
 
-def _canvas_ink(pixels: np.ndarray, factor: int = 1, grey: float | None = None) -> Ink | None:
+def _canvas_ink(pixels: np.ndarray, grey: float, factor: int = 1) -> Ink | None:
     """The ink of a transparent canvas from its alpha channel alone, reduced by ``factor``.
 
     A canvas's strokes are one colour over transparency, so composited onto the paper
     they stand out from, each pixel's contrast is its alpha times the stroke's: the
     steps of `_ink_from_grey` then work on the 256 alpha levels (its quantiles from a
-    histogram, its ramp a lookup table) instead of on every pixel. Returns None for an
-    opaque image or strokes of several colours, which take the general path. ``grey``
-    is the strokes' grey level if the caller knows it (see `_stroke_grey`).
+    histogram, its ramp a lookup table) instead of on every pixel. ``grey`` is the
+    strokes' grey level (`_stroke_grey`, which tells a canvas from other images).
+    Returns None if the alpha channel turns out fully opaque: the general path then.
     """
-    grey = _stroke_grey(pixels) if grey is None else grey
-    if grey is None:
-        return None
     alpha = pixels[..., -1]
     if factor > 1:  # box filter, as for every other image
         alpha = np.asarray(Image.fromarray(np.ascontiguousarray(alpha)).reduce(factor))
@@ -458,7 +455,7 @@ def _canvas_ink(pixels: np.ndarray, factor: int = 1, grey: float | None = None) 
     strong = float(contrast[np.flatnonzero(at_least >= min(top, n))[-1]])
     ramp = _ink_ramp(strong, floor)
     if ramp is None:
-        return _no_ink(alpha.astype(np.float32))
+        return _no_ink(alpha)
     low, high = ramp
     lut = np.clip((contrast - np.float32(low)) * np.float32(1 / (high - low)), 0, 1)
     ink = np.take(lut, alpha)
@@ -470,10 +467,16 @@ def _canvas_ink(pixels: np.ndarray, factor: int = 1, grey: float | None = None) 
 def _ink_and_labels(image: Image.Image) -> Ink:
     """The ink map, its 8-connected strokes' labels (specks removed) and each label's ink mass."""
     pixels = _alpha_pixels(image)
-    if pixels is not None:
-        found = _canvas_ink(pixels)
+    grey = _stroke_grey(pixels) if pixels is not None else None
+    if grey is not None:
+        found = _canvas_ink(pixels, grey)
         if found is not None:
             return found
+    return _composited_ink(image)
+
+
+def _composited_ink(image: Image.Image) -> Ink:
+    """`_ink_and_labels` for every image but a canvas: alpha composited pixel by pixel."""
     grey, alpha = _luminance_and_alpha(image)
     if alpha is not None:
         # Strokes of several colours: composite onto the colour they stand out from;
@@ -1123,19 +1126,21 @@ def _closer_box(groups: list[_Group], factor: int, size: tuple[int, int]) -> tup
 def _ink_of(image: Image.Image | np.ndarray, factor: int, box: Box | None = None, grey: float | None = None) -> Ink:
     """The ink (map, labels, masses) of an image, or a box of it, shrunk by ``factor``.
 
-    ``image`` is a PIL image or a canvas's pixels (HxWxC, alpha last), whose strokes'
-    grey level, if known, is ``grey``.
+    ``image`` is a PIL image without alpha or the pixels (HxWxC, alpha last) of one
+    with it; ``grey`` is the strokes' grey level when those pixels are a canvas (see
+    `_stroke_grey`), None otherwise.
     """
     if isinstance(image, np.ndarray):
-        x0, y0, x1, y1 = box or (0, 0, image.shape[1], image.shape[0])
-        found = _canvas_ink(image[y0:y1, x0:x1], factor, grey)
-        if found is not None:
-            return found
+        if grey is not None:
+            x0, y0, x1, y1 = box or (0, 0, image.shape[1], image.shape[0])
+            found = _canvas_ink(image[y0:y1, x0:x1], grey, factor)
+            if found is not None:
+                return found
         image = Image.fromarray(image)
     region = image if box is None else _reducible(image).crop(box)
     if factor > 1:
         region = _reducible(region).reduce(factor)  # box filter: the mean of factor x factor
-    return _ink_and_labels(region)
+    return _composited_ink(region)
 
 
 def prepare(
@@ -1170,8 +1175,10 @@ def prepare(
     if input_format not in FORMATTERS:
         raise UsageError(f"unknown input format {input_format!r}; digitrec knows {sorted(FORMATTERS)}")
     image, decoded_factor = _decode(source, max_bytes, max_pixels, draft=True, fast=True)
-    if isinstance(image, Image.Image) and image.mode in ("RGBA", "LA"):
-        image = np.asarray(image)  # a canvas, most likely: its alpha is shrunk alone
+    if isinstance(image, Image.Image):
+        pixels = _alpha_pixels(image)
+        if pixels is not None:  # with an alpha channel, a canvas most likely: its alpha is shrunk alone
+            image = pixels
     width, height = (image.shape[1], image.shape[0]) if isinstance(image, np.ndarray) else image.size
     size = (round(width * decoded_factor), round(height * decoded_factor))
     grey = _stroke_grey(image) if isinstance(image, np.ndarray) else None
