@@ -46,6 +46,21 @@ def digits_8x8() -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
+def mnist_like(digits_8x8) -> np.ndarray:
+    """60 of the 8x8 digits blown up to MNIST-sized 28x28 ink, flattened (no MNIST files needed)."""
+    from PIL import Image
+
+    X, _ = digits_8x8
+    out = []
+    for row in X[:60]:
+        small = Image.fromarray((row.reshape(8, 8) / 16 * 255).astype(np.uint8))
+        big = np.zeros((28, 28), np.float32)
+        big[4:24, 4:24] = np.asarray(small.resize((20, 20), Image.Resampling.BILINEAR), np.float32) / 255
+        out.append(big.ravel())
+    return np.stack(out)
+
+
+@pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory, digits_8x8) -> Path:
     """A small, quickly trained optdigits MLP saved as a skops bundle (no torch, no MNIST)."""
     from sklearn.neural_network import MLPClassifier

@@ -145,3 +145,27 @@ def test_importing_cnn_loads_no_torch():
     code = "import sys, digitrec.cnn, digitrec.recipes, digitrec.training; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine (runs where one is lent)")
+def test_training_on_a_gpu_gives_a_cpu_model(digits_8x8):
+    ort = pytest.importorskip("onnxruntime")
+    X, y = digits_8x8
+    cnn = DigitCNN(**{**SMALL, "device": "cuda", "bfloat16": True, "n_networks": 2}).fit(X[:400], y[:400])
+    # The weights come back to the CPU: predicting and exporting need no GPU.
+    assert {p.device.type for p in cnn.net_.module_.parameters()} == {"cpu"}
+    assert cnn.score(X[1000:1300], y[1000:1300]) > 0.8
+    session = ort.InferenceSession(to_onnx(cnn), providers=["CPUExecutionProvider"])
+    (proba,) = session.run(None, {session.get_inputs()[0].name: X[1000:1037].astype(np.float32)})
+    np.testing.assert_allclose(proba, cnn.predict_proba(X[1000:1037]), atol=1e-5)
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_asking_for_a_missing_gpu_is_a_usage_error(digits_8x8):
+    from digitrec.errors import UsageError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    X, y = digits_8x8
+    with pytest.raises(UsageError, match="no CUDA GPU"):
+        DigitCNN(**{**SMALL, "device": "cuda"}).fit(X[:50], y[:50])

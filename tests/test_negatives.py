@@ -11,22 +11,8 @@ from digitrec.errors import UsageError
 from digitrec.negatives import make_negatives, training_fonts
 
 
-def _mnist_like(digits_8x8) -> np.ndarray:
-    """The 8x8 digits blown up to MNIST-sized 28x28 ink (no MNIST files needed)."""
-    from PIL import Image
-
-    X, _ = digits_8x8
-    out = []
-    for row in X[:60]:
-        small = Image.fromarray((row.reshape(8, 8) / 16 * 255).astype(np.uint8))
-        big = np.zeros((28, 28), np.float32)
-        big[4:24, 4:24] = np.asarray(small.resize((20, 20), Image.Resampling.BILINEAR), np.float32) / 255
-        out.append(big.ravel())
-    return np.stack(out)
-
-
-def test_negatives_shapes_range_and_determinism(digits_8x8):
-    X = _mnist_like(digits_8x8)
+def test_negatives_shapes_range_and_determinism(digits_8x8, mnist_like):
+    X = mnist_like
     a = make_negatives(X, 24, random_state=3)
     assert a.shape == (24, 784) and a.dtype == np.float32
     assert 0 <= a.min() and a.max() <= 1.0

@@ -90,6 +90,7 @@ def test_train_command_search_prints_the_best_params():
         (["train", "svc"], "--out"),
         (["train", "svc", "--epochs", "3", "--out", "x"], "--epochs applies to the CNN recipes"),
         (["train", "cnn", "--dataset", "digits", "--out", "x"], "--dataset mnist"),
+        (["train", "svc", "--device", "cuda", "--out", "x"], "--device applies to the CNN recipes"),
     ],
 )
 def test_train_command_errors(args, message):
@@ -105,7 +106,8 @@ def test_train_command_is_reproducible(mnist_dir, tmp_path):
     runs = []
     for name in ("a", "b"):
         out = tmp_path / name
-        args = ["train", "cnn", "--dataset", "mnist", "--split", "tiny", "--epochs", "1"]
+        # The shipped default's recipe: its negatives and re-drawn digits are seeded too.
+        args = ["train", "cnn-reader", "--dataset", "mnist", "--split", "tiny", "--epochs", "1"]
         args += ["--data-dir", str(mnist_dir), "--out", str(out), "--json", "--quiet"]
         run = CliRunner().invoke(cli, args)
         assert run.exit_code == 0, run.output
@@ -119,8 +121,9 @@ def test_shipped_default_model():
     assert "default" in available_models()
     bundle = load_bundle(DEFAULT_MODEL)
     card = bundle.card
-    assert card["recipe"] == "cnn" and card["input_format"] == "mnist" and card["weights"]["format"] == "onnx"
-    assert card["command"].startswith("digitrec train cnn --dataset mnist")
+    assert card["recipe"] == "cnn-reader" and card["input_format"] == "mnist" and card["weights"]["format"] == "onnx"
+    assert card["command"].startswith("digitrec train cnn-reader --dataset mnist")
+    assert card["reject_class"] and card["params"]["redrawn"] > 0
     assert card["training"]["split"] == "mnist/standard" and card["training"]["n_train"] == 60000
     assert card["metrics"]["n"] == 10000 and card["metrics"]["accuracy"] >= 0.995
     assert 0 < card["threshold"] < 1 and card["temperature"] > 0
@@ -140,3 +143,14 @@ def test_default_model_accuracy_on_the_mnist_test_set(mnist_dir):
     accuracy = float(np.mean(proba.argmax(axis=1) == split.y_test))
     # onnxruntime on the exported graph gives the accuracy torch measured at training time.
     assert accuracy == pytest.approx(bundle.card["metrics"]["accuracy"], abs=2e-4)
+
+
+def test_train_on_a_missing_gpu_says_so(tmp_path):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("skorch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    run = CliRunner().invoke(cli, ["train", "cnn-8x8", "--device", "cuda", "--out", str(tmp_path / "m")])
+    assert run.exit_code == 1
+    assert "no CUDA GPU" in run.output and "Traceback" not in run.output
+    assert not (tmp_path / "m").exists()

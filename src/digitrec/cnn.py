@@ -86,7 +86,7 @@ def _modules() -> dict[str, type]:
             if not self.training or (self.shift == 0 and self.rotation == 0 and self.zoom == 0):
                 return x
             n = x.shape[0]
-            u = torch.rand(n, 4, dtype=x.dtype) * 2 - 1
+            u = torch.rand(n, 4, dtype=x.dtype, device=x.device) * 2 - 1
             angle = u[:, 0] * math.radians(self.rotation)
             scale = 1 + u[:, 1] * self.zoom
             # affine_grid works in [-1, 1] coordinates: one pixel is 2 / side.
@@ -141,7 +141,7 @@ def _modules() -> dict[str, type]:
                 # Training only: bfloat16 convolutions in channels-last layout run about twice
                 # as fast on CPUs with AMX/AVX512-BF16; evaluation and the ONNX export stay float32.
                 x = self.augment(x).contiguous(memory_format=torch.channels_last)
-                with torch.autocast("cpu", dtype=torch.bfloat16):
+                with torch.autocast(x.device.type, dtype=torch.bfloat16):
                     return self.head(self.features(x)).float()
             return self.head(self.features(self.augment(x)))
 
@@ -191,19 +191,25 @@ def _modules() -> dict[str, type]:
 
 
 @contextlib.contextmanager
-def _deterministic(seed: int, threads: int) -> Iterator[None]:
-    """Seed torch, force deterministic kernels and fix the threads; restore all afterwards."""
+def _deterministic(seed: int, threads: int, device: str = "cpu") -> Iterator[None]:
+    """Seed torch, force deterministic kernels and fix the threads; restore all afterwards.
+
+    On a GPU some kernels (cuBLAS, pooling's backward) have no deterministic version:
+    there the request only warns, and runs repeat closely, not bit for bit.
+    """
     torch = _torch()
     old_threads = torch.get_num_threads()
     old_det = torch.are_deterministic_algorithms_enabled()
-    with torch.random.fork_rng(devices=[]):
+    old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    gpu = device != "cpu"
+    with torch.random.fork_rng(devices=[torch.device(device)] if gpu else []):
         torch.manual_seed(seed)
         torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(True)
+        torch.use_deterministic_algorithms(True, warn_only=gpu)
         try:
             yield
         finally:
-            torch.use_deterministic_algorithms(old_det)
+            torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
             torch.set_num_threads(old_threads)
 
 
@@ -267,7 +273,9 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
     random_state : int, default=0
         Seeds the split, the initial weights, the batches and the augmentation.
     threads : int, default=2
-        torch threads while fitting (fixed so results do not depend on the machine's core count).
+        torch threads while fitting, and worker processes making the re-drawn digits
+        and negatives (fixed so results do not depend on the machine's core count;
+        the samples made do not depend on it at all).
     bfloat16 : bool, default=False
         Train with bfloat16 convolutions (channels-last): about twice as fast on CPUs
         with AMX or AVX512-BF16, slow on others. Prediction and ONNX stay float32.
@@ -278,10 +286,20 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
         part as an extra class, at most one per nine training digits (6000 for the
         54000 MNIST digits a 10% validation part leaves). With 0 the network has one
         output per class; above 0 it has one more, the reject column, last.
+    redrawn : float, default=0.0
+        Share of the training digits (MNIST only) replaced by the same digits drawn
+        on a drawing pad with a finer, the same or a fatter pen and read back through
+        `digitrec.preprocess` (`digitrec.redrawn`), so the network also learns the
+        crisp, evenly wide strokes real pens give after preprocessing. Seeded; the
+        validation part is left as it is.
     n_networks : int, default=1
         Networks trained side by side (same batches, own initial weights, own
         augmentation draws, own loss) and averaged: their mean logits are the
         estimator's. Each one more costs one network's training and prediction time.
+    device : {"cpu", "cuda"}, default="cpu"
+        Where to train. "cuda" trains on an NVIDIA GPU (the weights come back to the
+        CPU afterwards; predicting and the ONNX export are the same). Seeded runs on a
+        GPU repeat closely but not bit for bit.
 
     Attributes
     ----------
@@ -331,7 +349,9 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
         "optimizer": [StrOptions({"adamw", "sgd"})],
         "bfloat16": ["boolean"],
         "negatives": [Interval(Integral, 0, None, closed="left")],
+        "redrawn": [Interval(Real, 0, 1, closed="both")],
         "n_networks": [Interval(Integral, 1, None, closed="left")],
+        "device": [StrOptions({"cpu", "cuda"})],
     }
 
     def __init__(
@@ -353,7 +373,9 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
         threads: int = 2,
         bfloat16: bool = False,
         negatives: int = 0,
+        redrawn: float = 0.0,
         n_networks: int = 1,
+        device: str = "cpu",
     ) -> None:
         self.channels = channels
         self.dropout = dropout
@@ -371,7 +393,16 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
         self.threads = threads
         self.bfloat16 = bfloat16
         self.negatives = negatives
+        self.redrawn = redrawn
         self.n_networks = n_networks
+        self.device = device
+
+    def _device(self) -> str:
+        if self.device == "cuda" and not _torch().cuda.is_available():
+            from digitrec.errors import UsageError
+
+            raise UsageError("device='cuda' but torch sees no CUDA GPU here; train with device='cpu' (the default)")
+        return str(self.device)
 
     def _split(self, X: np.ndarray, y: np.ndarray):
         """Stratified train/validation split (plain shuffle where a class is too rare)."""
@@ -411,6 +442,7 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
         from skorch.dataset import Dataset
         from skorch.helper import predefined_split
 
+        device = self._device()  # before any work: no GPU is said at once
         X, y = validate_data(self, X, y, dtype=np.float32)
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
@@ -418,19 +450,34 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
         y_enc = encoder.transform(y).astype(np.int64)
         X_train, y_train, X_valid, y_valid = self._split(X, y_enc)
         n_digits = len(self.classes_)
+        if float(self.redrawn) > 0:
+            from digitrec.redrawn import redraw_digits
+
+            X_train, _ = redraw_digits(
+                X_train,
+                float(self.redrawn),
+                input_max=float(self.input_max),
+                random_state=int(self.random_state),
+                n_jobs=int(self.threads),
+                progress=progress,
+            )
         self.reject_class_ = int(self.negatives) > 0
         if self.reject_class_:
             from digitrec.negatives import make_negatives
 
-            progress("Making negatives", 0, 1)
             # Made from the training part only: the validation digits stay unseen.
             # At most one negative per nine training digits (6000 for MNIST's 54000), so a
             # short run on a small split stays short and mostly digits.
             n_negatives = max(1, min(int(self.negatives), len(y_train) // 9))
+            progress("Making negatives", 0, n_negatives)
             negatives = make_negatives(
-                X_train, n_negatives, input_max=float(self.input_max), random_state=int(self.random_state)
+                X_train,
+                n_negatives,
+                input_max=float(self.input_max),
+                random_state=int(self.random_state),
+                n_jobs=int(self.threads),
+                progress=progress,
             )
-            progress("Making negatives", 1, 1)
             X_train = np.concatenate([X_train, negatives])
             y_train = np.concatenate([y_train, np.full(len(negatives), n_digits, dtype=np.int64)])
 
@@ -463,7 +510,9 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
             if n_networks == 1
             else {"module": modules["Ensemble"], "module__n_networks": n_networks}
         )
-        with _deterministic(int(self.random_state), int(self.threads)):
+        with _deterministic(int(self.random_state), int(self.threads), device), warnings.catch_warnings():
+            # On a GPU, "no deterministic implementation" is said once per kernel per batch.
+            warnings.filterwarnings("ignore", message=".*deterministic.*", category=UserWarning)
             net = skorch.NeuralNetClassifier(
                 **module,
                 module__n_features=X.shape[1],
@@ -495,12 +544,16 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
                     ),
                     ("report", Report()),
                 ],
-                device="cpu",
+                device=device,
                 verbose=0,
                 **optimizer,
             )
             progress("Training", 0, epochs)
             net.fit(X_train, y_train)
+            if device != "cpu":
+                # Calibrating, predicting and exporting run on the CPU, like the ONNX model users get.
+                net.module_.to("cpu")
+                net.device = "cpu"
             self.net_ = net
             self.history_ = [
                 {k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if k in _HISTORY_KEYS}

@@ -5,9 +5,10 @@ touching digits a confident digit. `make_negatives` makes, seeded, the samples a
 model's extra "not a single digit" class is trained on, with the same code that
 makes its recognition inputs:
 
-* letters, symbols, scribbles and smudges rendered by `digitrec.synth` in its
-  realistic styles and passed through `digitrec.preprocess.prepare` (renders it
-  reads as one piece; that piece's sample is the negative). Letters and symbols use only the DejaVu Sans faces
+* letters, symbols, scribbles and smudges drawn by `digitrec.synth` on a drawing pad
+  with a random pen (`digitrec.redrawn.pen_factor`: fine, as drawn, or a marker)
+  and passed through `digitrec.preprocess.prepare` (renders it reads as one
+  piece; that piece's sample is the negative). Letters and symbols use only the DejaVu Sans faces
   (`training_fonts`), so the Serif and Mono faces stay a held-out test
   (``benchmarks/bench_realistic.py --fonts Serif,Mono``);
 * two training digits side by side, touching or overlapping, cropped as one box;
@@ -21,6 +22,7 @@ import os
 import numpy as np
 
 from digitrec.errors import UsageError
+from digitrec.progress import ProgressFn, null_progress
 
 __all__ = ["NEGATIVE_KINDS", "make_negatives", "training_fonts"]
 
@@ -100,6 +102,34 @@ def _fragments(X: np.ndarray, count: int, side: int, input_max: float, rng: np.r
     return out
 
 
+#: Rendered negatives per chunk of work (`digitrec.parallel.map_chunks`).
+CHUNK = 250
+
+
+def _render_chunk(
+    count: int, fmt: str, fonts: tuple[str, ...], seed: np.random.SeedSequence
+) -> list[np.ndarray]:
+    """``count`` rendered non-digits (fewer if too many renders break into pieces)."""
+    from digitrec import synth
+    from digitrec.redrawn import pen_factor, prepared_sample
+
+    rng = np.random.default_rng(seed)
+    rendered: list[np.ndarray] = []
+    attempts = 0
+    while len(rendered) < count and attempts < 4 * count + 10:
+        kind = RENDERED_KINDS[attempts % len(RENDERED_KINDS)]
+        attempts += 1
+        # Drawn on a pad with a random pen: the photo styles would cost ten times as
+        # long, and the network is given the same kind of sample either way.
+        image = synth.render_pen(synth.non_digit_ink(kind, rng, fonts=fonts), rng, pen_factor(rng))
+        # Only renders read as one piece: the pieces of a "%" or an "i" (a small ring,
+        # a bar, a dot) look like a 0 or a 1 and would teach the model to reject those.
+        sample = prepared_sample(image, fmt)
+        if sample is not None:
+            rendered.append(sample)
+    return rendered
+
+
 def make_negatives(
     X_digits: np.ndarray,
     n: int,
@@ -107,6 +137,8 @@ def make_negatives(
     input_max: float = 1.0,
     random_state: int = 0,
     fonts: tuple[str, ...] | None = None,
+    n_jobs: int = 1,
+    progress: ProgressFn = null_progress,
 ) -> np.ndarray:
     """Make ``n`` "not a single digit" samples in the input format of ``X_digits``.
 
@@ -123,6 +155,10 @@ def make_negatives(
         The same seed and inputs give the same negatives.
     fonts : tuple of str, optional
         Fonts for letters and symbols; default `training_fonts()`.
+    n_jobs : int, default=1
+        Worker processes for the rendered part (a few ms each); the result does not depend on it.
+    progress : ProgressFn, optional
+        ``progress("Making negatives", done, n)`` as chunks finish and at the end.
 
     Returns
     -------
@@ -135,8 +171,8 @@ def make_negatives(
     UsageError
         ``X_digits`` is not in a known format, or holds no digits.
     """
-    from digitrec import synth
-    from digitrec.preprocess import FORMATTERS, prepare
+    from digitrec.parallel import chunk_seeds, map_chunks
+    from digitrec.preprocess import FORMATTERS
 
     X_digits = np.asarray(X_digits, dtype=np.float32)
     if X_digits.ndim != 2 or X_digits.shape[1] not in _FORMATS or len(X_digits) == 0:
@@ -154,17 +190,14 @@ def make_negatives(
     counts[0] += n - sum(counts)
     out: list[np.ndarray] = []
 
-    rendered: list[np.ndarray] = []
-    attempts = 0
-    while len(rendered) < counts[0] and attempts < 4 * counts[0] + 10:
-        kind = RENDERED_KINDS[attempts % len(RENDERED_KINDS)]
-        attempts += 1
-        image = synth.render_non_digit(kind, rng, fonts=fonts)
-        samples = prepare(image, fmt).samples
-        # Only renders read as one piece: the pieces of a "%" or an "i" (a small ring,
-        # a bar, a dot) look like a 0 or a 1 and would teach the model to reject those.
-        if len(samples) == 1:
-            rendered.append(np.asarray(samples[0], np.float32))
+    starts = range(0, counts[0], CHUNK)
+    chunks = [
+        (min(CHUNK, counts[0] - start), fmt, fonts, seed)
+        for start, seed in zip(starts, chunk_seeds(random_state, 2, len(starts)))
+    ]
+    rendered = map_chunks(
+        _render_chunk, chunks, n_jobs=n_jobs, progress=progress, description="Making negatives", total=n
+    )
     out.extend(rendered[: counts[0]])
 
     for _ in range(counts[1]):
@@ -176,6 +209,7 @@ def make_negatives(
         # Too few rendered pieces or wide digits (tiny inputs): more touching pairs.
         i, j = rng.integers(len(X_digits), size=2)
         out.append(formatter(_pair(_digit_ink(X_digits[i], side, input_max), _digit_ink(X_digits[j], side, input_max), rng)))
+    progress("Making negatives", n, n)
     if not out:
         return np.zeros((0, n_features), np.float32)
     return np.stack(out).astype(np.float32)

@@ -43,6 +43,12 @@ def _command_line(recipe: str, options: dict) -> str:
 @click.option("--seed", type=int, default=None, help="Seed for every random_state (default: the recipe's own).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs, for the CNN recipes.")
 @click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default=None,
+    help="Train the CNN recipes on the CPU (default) or an NVIDIA GPU; the bundle is the same kind either way.",
+)
+@click.option(
     "--search",
     is_flag=True,
     help="Rerun the grid search that chose the recipe's settings (training data only) and print the best.",
@@ -58,6 +64,7 @@ def command(
     name: str | None,
     seed: int | None,
     epochs: int | None,
+    device: str | None,
     search: bool,
     as_json: bool,
     quiet: bool,
@@ -73,6 +80,7 @@ def command(
       digitrec train svc-shift --dataset digits --out models/svc-shift
       digitrec train cnn --dataset mnist --out models/cnn
       digitrec train cnn --dataset mnist --split tiny --epochs 1 --out /tmp/quick
+      digitrec train cnn-large --dataset mnist --device cuda --out models/cnn-large
       digitrec train svc --dataset digits --search
     """
     from digitrec.datasets import dataset_split_name, load_split
@@ -87,6 +95,10 @@ def command(
         if "max_epochs" not in chosen.build().get_params():
             raise UsageError(f"--epochs applies to the CNN recipes; {chosen.name!r} has no epochs")
         overrides["max_epochs"] = epochs
+    if device is not None:
+        if "device" not in chosen.build().get_params():
+            raise UsageError(f"--device applies to the CNN recipes; {chosen.name!r} trains on the CPU only")
+        overrides["device"] = device
     if dataset is None and (split is None or "/" not in split):
         dataset = chosen.default_dataset
     data = load_split(dataset_split_name(dataset, split), data_home=data_dir)
@@ -108,6 +120,7 @@ def command(
                 "--name": name,
                 "--seed": seed,
                 "--epochs": epochs,
+                "--device": device,
             }
             path = save_trained(result, out, name=name, command=_command_line(chosen.name, options))
 
