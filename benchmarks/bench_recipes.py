@@ -4,7 +4,7 @@ Columns: the split, test accuracy, training time (wall seconds, and the CPU
 seconds of all threads, which a busy machine inflates less), predictions per
 second through the saved bundle (onnxruntime for the networks, the skops-loaded
 estimator for scikit-learn; one batch of the whole test set), and the weights'
-size. The ``cnn`` row is compared with the shipped default model's card.
+size. The ``cnn-reader`` row is compared with the shipped default model's card.
 
 Usage::
 
@@ -70,10 +70,10 @@ def main() -> None:
             f"| {result.seconds:.1f} | {result.cpu_seconds:.1f} | {rate:,.0f} | {size / 1024:,.0f} KiB | {load:.1f} |",
             flush=True,
         )
-        if name == "cnn" and "default" in available_models():
+        if name == "cnn-reader" and "default" in available_models():
             shipped = load_bundle(available_models()["default"]).card
             notes.append(
-                f"cnn: this run {result.metrics['accuracy']:.2%}, the shipped default model's card "
+                f"cnn-reader: this run {result.metrics['accuracy']:.2%}, the shipped default model's card "
                 f"{shipped['metrics']['accuracy']:.2%} (made by: {shipped.get('command')})"
             )
     print()
