@@ -18,12 +18,16 @@ __all__ = ["get_recognizer", "get_settings", "off_the_loop"]
 T = TypeVar("T")
 
 
-def get_recognizer(request: Request) -> Recognizer:
+# The providers are ``async def`` although they do not wait for anything: FastAPI runs
+# a plain ``def`` dependency on its thread pool, one more thread hop per request.
+
+
+async def get_recognizer(request: Request) -> Recognizer:
     """The `Recognizer` the lifespan loaded once for this process."""
     return request.app.state.recognizer
 
 
-def get_settings(request: Request) -> ServerSettings:
+async def get_settings(request: Request) -> ServerSettings:
     """The settings the app was created with."""
     return request.app.state.settings
 
