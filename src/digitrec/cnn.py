@@ -45,7 +45,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from digitrec.errors import require
+from digitrec.errors import UsageError, require
 from digitrec.progress import ProgressFn, null_progress
 
 __all__ = ["DigitCNN", "to_onnx", "fit_temperature", "confidence_threshold"]
@@ -399,8 +399,6 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
 
     def _device(self) -> str:
         if self.device == "cuda" and not _torch().cuda.is_available():
-            from digitrec.errors import UsageError
-
             raise UsageError("device='cuda' but torch sees no CUDA GPU here; train with device='cpu' (the default)")
         return str(self.device)
 
@@ -469,7 +467,6 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
             # At most one negative per nine training digits (6000 for MNIST's 54000), so a
             # short run on a small split stays short and mostly digits.
             n_negatives = max(1, min(int(self.negatives), len(y_train) // 9))
-            progress("Making negatives", 0, n_negatives)
             negatives = make_negatives(
                 X_train,
                 n_negatives,

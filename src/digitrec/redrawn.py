@@ -26,9 +26,6 @@ __all__ = ["PEN_FACTORS", "pen_factor", "redraw_digits", "prepared_sample"]
 #: (share, lowest, highest) stroke-width factors: fine pens, the digit as drawn, markers.
 PEN_FACTORS: tuple[tuple[float, float, float], ...] = ((0.4, 0.15, 0.5), (0.3, 1.0, 1.0), (0.3, 1.3, 2.5))
 
-_FORMATS = {784: "mnist", 64: "optdigits"}
-
-
 def pen_factor(rng: np.random.Generator) -> float:
     """A stroke-width factor drawn from `PEN_FACTORS`."""
     u = rng.random()
