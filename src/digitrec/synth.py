@@ -47,6 +47,7 @@ import csv
 import glob
 import io
 import os
+import struct
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
@@ -797,12 +798,40 @@ def encode(image: Image.Image, image_format: str | None = None, quality: int = 9
         raise UsageError(f"image_format must be PNG or JPEG, got {image_format!r}")
     buffer = io.BytesIO()
     if fmt == "PNG":
+        if image.mode == "RGBA":
+            return browser_png(image), ".png"
         image.save(buffer, "PNG")
         return buffer.getvalue(), ".png"
     exif = image.getexif()
     rgb = image if image.mode in ("RGB", "L") else image.convert("RGB")
     rgb.save(buffer, "JPEG", quality=quality, **({"exif": exif} if len(exif) else {}))
     return buffer.getvalue(), ".jpg"
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)))
+
+
+def browser_png(image: Image.Image) -> bytes:
+    """An RGBA image encoded as Chromium encodes a canvas (``toBlob``, ``toDataURL``).
+
+    Chromium filters every row with PNG's "Up" filter and deflates fast (measured on
+    Chromium's canvas exports of 280x280 digits: every row Up, 5-6 KB, close to
+    zlib level 1). Pillow chooses a filter per row (often Paeth), which decodes more
+    slowly than the PNG a drawing pad really sends.
+    """
+    rgba = np.asarray(image.convert("RGBA"), dtype=np.uint8)
+    height, width = rgba.shape[:2]
+    rows = rgba.reshape(height, width * 4)
+    up = np.diff(rows, axis=0, prepend=np.zeros((1, width * 4), np.uint8))  # uint8 wraps modulo 256, as PNG's sums
+    raw = np.hstack([np.full((height, 1), 2, np.uint8), up]).tobytes()
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(raw, 1))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def save_set(
