@@ -23,7 +23,6 @@ Every run is bounded (``hey -n``) and stops by itself. Usage::
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import re
 import shutil
@@ -42,13 +41,19 @@ TARGET_P99_S = 0.100
 
 
 def canvas_png() -> bytes:
-    """What the pad sends: a 280x280 transparent canvas with a black pen-drawn 7."""
-    image = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(image)
-    draw.line([(80, 60), (200, 60), (165, 140), (125, 225)], fill=(0, 0, 0, 255), width=21, joint="curve")
-    buf = io.BytesIO()
-    image.save(buf, "PNG")
-    return buf.getvalue()
+    """What the pad sends: a 280x280 transparent canvas with a black pen-drawn 7.
+
+    Drawn at 4x and shrunk, so its edges are anti-aliased as a browser's strokes are,
+    and encoded as Chromium encodes a canvas (`digitrec.synth.browser_png`: every row
+    filtered "Up"), not as Pillow would.
+    """
+    from digitrec.synth import browser_png
+
+    big = Image.new("RGBA", (4 * 280, 4 * 280), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(big)
+    line = [(4 * x, 4 * y) for x, y in [(80, 60), (200, 60), (165, 140), (125, 225)]]
+    draw.line(line, fill=(0, 0, 0, 255), width=4 * 21, joint="curve")
+    return browser_png(big.reduce(4))
 
 
 def free_port() -> int:
