@@ -154,6 +154,29 @@ def test_canvas_from_alpha_matches_the_composited_general_path():
     assert iou(fast[0] > 0.5, MASK) > 0.8
 
 
+@pytest.mark.parametrize("factor", [1, 2, 3])
+def test_canvas_ink_of_the_strokes_box_is_that_of_the_whole_canvas(factor):
+    """Working on the box around the strokes only gives exactly the whole canvas's ink, labels and masses."""
+    rgba = np.zeros((130, 170, 4), np.uint8)
+    soft = np.asarray(Image.fromarray(MASK.astype(np.uint8) * 255).resize((60, 50)).resize(MASK.shape[::-1], Image.Resampling.BILINEAR))
+    rgba[17 : 17 + MASK.shape[0], 31 : 31 + MASK.shape[1], 3] = soft  # off the reduction's block grid
+    grey = pp._stroke_grey(rgba)
+    boxed = pp._canvas_ink(rgba, grey, factor)
+    # One barely visible pixel in each far corner makes the box the whole canvas; reduced,
+    # they vanish (factor > 1) or fall far under the ink's floor (factor 1).
+    whole = rgba.copy()
+    whole[0, 0, 3] = whole[-1, -1, 3] = 1
+    full = pp._canvas_ink(whole, grey, factor)
+    assert boxed[0].shape == full[0].shape == (-(-130 // factor), -(-170 // factor))
+    np.testing.assert_array_equal(boxed[0], full[0])
+    np.testing.assert_array_equal(boxed[1], full[1])
+    np.testing.assert_array_equal(boxed[2], full[2])
+    assert boxed[0].max() == 1.0
+    # A fully transparent canvas has no ink, at the reduced size.
+    empty = pp._canvas_ink(np.zeros_like(rgba), 0.0, factor)
+    assert empty[0].shape == boxed[0].shape and not empty[0].any() and not empty[1].any()
+
+
 def test_canvas_fast_path_falls_back_where_it_does_not_apply(monkeypatch):
     # Strokes of two colours are composited pixel by pixel.
     rgba = np.zeros((*MASK.shape, 4), np.uint8)

@@ -446,16 +446,29 @@ def _canvas_ink(pixels: np.ndarray, grey: float, factor: int = 1) -> Ink | None:
     strokes' grey level (`_stroke_grey`, which tells a canvas from other images).
     Returns None if the alpha channel turns out fully opaque: the general path then.
     """
-    alpha = pixels[..., -1]
-    if factor > 1:  # box filter, as for every other image
-        alpha = np.asarray(Image.fromarray(np.ascontiguousarray(alpha)).reduce(factor))
+    height, width = pixels.shape[:2]
+    shape = (-(-height // factor), -(-width // factor))  # the reduced size, as Pillow's reduce gives it
+    alpha_image = Image.fromarray(np.ascontiguousarray(pixels[..., -1]))
+    bbox = alpha_image.getbbox()  # of the pixels that are not fully transparent
+    if bbox is None:
+        return _no_ink(np.empty(shape, np.float32))
+    # Only the box around the strokes is worked on (a drawing covers a fraction of its
+    # canvas): outside it every pixel is transparent, which the histogram counts by
+    # number, and the box is aligned to the reduction's blocks so that the pixels
+    # inside it come out exactly as a reduction of the whole canvas gives them.
+    x0, y0 = bbox[0] // factor, bbox[1] // factor
+    x1, y1 = -(-bbox[2] // factor), -(-bbox[3] // factor)
+    box = (x0 * factor, y0 * factor, min(width, x1 * factor), min(height, y1 * factor))
+    # A box filter, as for every other image.
+    alpha = np.asarray(alpha_image.reduce(factor, box=box) if factor > 1 else alpha_image.crop(box))
+    n = shape[0] * shape[1]
     counts = np.bincount(alpha.ravel(), minlength=256)
+    counts[0] += n - alpha.size
     if counts[:250].sum() == 0:
         return None  # fully opaque: the alpha channel says nothing
     # Composited onto white (dark strokes) or black (light strokes): contrast = alpha * strength.
     strength = 1.0 - grey if grey < 0.5 else grey
     contrast = np.arange(256, dtype=np.float32) * np.float32(strength / 255)
-    n = alpha.size
     below = np.cumsum(counts)
     p5, p20, p25 = contrast[np.searchsorted(below, np.array([0.05, 0.20, 0.25]) * n)]
     floor = max(MIN_CONTRAST, float(p20) + 5 * float(p25 - p5) / 0.97)
@@ -464,13 +477,17 @@ def _canvas_ink(pixels: np.ndarray, grey: float, factor: int = 1) -> Ink | None:
     strong = float(contrast[np.flatnonzero(at_least >= min(top, n))[-1]])
     ramp = _ink_ramp(strong, floor)
     if ramp is None:
-        return _no_ink(alpha)
+        return _no_ink(np.empty(shape, np.float32))
     low, high = ramp
     lut = np.clip((contrast - np.float32(low)) * np.float32(1 / (high - low)), 0, 1)
     ink = np.take(lut, alpha)
     if counts[lut > 0].sum() > MAX_INK_FRACTION * n and _stroke_width(ink > 0.5) < 3.0:
-        return _no_ink(ink)
-    return _strokes(ink)
+        return _no_ink(np.empty(shape, np.float32))
+    ink, labels, mass = _strokes(ink, size=n)
+    full_ink, full_labels = np.zeros(shape, np.float32), np.zeros(shape, labels.dtype)
+    full_ink[y0:y1, x0:x1] = ink
+    full_labels[y0:y1, x0:x1] = labels
+    return full_ink, full_labels, mass
 
 
 def _ink_and_labels(image: Image.Image) -> Ink:
@@ -561,8 +578,11 @@ def _ink_ramp(strong: float, floor: float) -> tuple[float, float] | None:
     return low, max(low + 0.05, strong * 0.75)
 
 
-def _strokes(ink: np.ndarray) -> Ink:
-    """Label an ink map's 8-connected strokes and clear the specks (in place)."""
+def _strokes(ink: np.ndarray, size: int | None = None) -> Ink:
+    """Label an ink map's 8-connected strokes and clear the specks (in place).
+
+    ``size`` is the whole image's pixel count when ``ink`` is a box of it (default: its own).
+    """
     from scipy import ndimage
 
     labels, n = ndimage.label(ink > 0, structure=_EIGHT)
@@ -571,7 +591,7 @@ def _strokes(ink: np.ndarray) -> Ink:
     mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n + 1)
     mass[0] = 0
     # A speck is tiny next to the largest stroke and tiny in the image.
-    small = mass < max(3.0, 0.015 * mass.max(), 2e-5 * ink.size)
+    small = mass < max(3.0, 0.015 * mass.max(), 2e-5 * (ink.size if size is None else size))
     small[0] = False
     if small.any():
         drop = small[labels]
