@@ -369,6 +369,52 @@ def test_touching_digits_are_split():
     assert len(pp.segment(ink)) == 2
 
 
+def _touching_pair_row() -> tuple[np.ndarray, np.ndarray]:
+    """A row: a ring, then two bars touching at their feet (a narrow "V", or "11" drawn close)."""
+    ink, _ = digit_row(1)
+    pair = np.zeros((ink.shape[0], 90), np.float32)
+    pair[22:88, 5:13] = 1
+    pair[22:88, 67:75] = 1
+    pair[80:88, 5:75] = 1  # the join: one stroke, the pair wider than 0.8 times the row's height
+    row = np.concatenate([ink, pair], axis=1)
+    labels, mass = pp._label_ink(row)
+    return row, (labels, mass)
+
+
+def test_a_doubtful_digit_in_a_row_is_read_again_cut_in_two():
+    row, (labels, mass) = _touching_pair_row()
+    plain = pp._merge_overlapping(pp._components(labels, mass))
+    assert len(plain) == 2  # the ring and the touching pair
+    halves = []
+
+    def judge(crops):
+        # The whole pair is doubtful; halves as narrow as a bar are sure digits.
+        halves.extend(crops)
+        return np.array([0.95 if c.shape[1] < 45 else 0.3 for c in crops])
+
+    split = pp._split_doubtful(row, labels, plain, np.array([0.99, 0.3]), judge)
+    assert split is not None and len(split) == 3
+    assert split[0] == plain[0] and split[1].x1 <= split[2].x0 + 1
+    assert len(halves) == 2
+    # Not when a half is unsure (a letter cut up), nor when the whole is sure, nor for one digit alone.
+    assert pp._split_doubtful(row, labels, plain, np.array([0.99, 0.3]), lambda c: np.array([0.95, 0.6])) is None
+    assert pp._split_doubtful(row, labels, plain, np.array([0.99, 0.9]), lambda c: np.full(len(c), 0.99)) is None
+    assert pp._split_doubtful(row, labels, plain[1:], np.array([0.3]), lambda c: np.full(len(c), 0.99)) is None
+
+
+def test_prepare_reads_a_doubtful_digit_of_a_number_cut_in_two():
+    row, _ = _touching_pair_row()
+    image = Image.fromarray((255 - row * 230).astype(np.uint8))
+
+    def judge(samples):
+        # In MNIST format each digit fills a 20x20 box: only the pair whole fills its width.
+        widths = (samples.reshape(-1, 28, 28) > 0.3).any(axis=1).sum(axis=1)
+        return np.where(widths >= 18, 0.2, 0.99)
+
+    assert len(pp.prepare(image, "mnist", judge=judge).boxes) == 3
+    assert len(pp.prepare(image, "mnist").boxes) == 2  # shape rules alone keep the pair
+
+
 def test_digits_n_merges_or_splits_to_exactly_n():
     ink, _ = digit_row(3)
     assert len(pp.segment(ink, digits=3)) == 3

@@ -100,6 +100,23 @@ def test_blank_image_reads_as_no_digit(rec):
     assert canvas.text == "" and canvas.digits == []
 
 
+def test_a_number_is_read_by_the_model_once(tiny_bundle, monkeypatch):
+    """Segmentation's last look at the digits is the answer: no batch of samples goes to the model twice."""
+    rec = Recognizer.load(tiny_bundle)
+    batches = []
+    predict = rec.bundle.predict_proba
+
+    def counting(samples):
+        batches.append(np.array(samples, copy=True))
+        return predict(samples)
+
+    monkeypatch.setattr(rec.bundle, "predict_proba", counting)
+    result = rec.recognize(glyphs(3))
+    assert len(result.digits) == 3 and batches
+    assert any(np.array_equal(batch, result.samples) for batch in batches)
+    assert all(not np.array_equal(a, b) for i, a in enumerate(batches) for b in batches[i + 1 :])
+
+
 def test_digits_n_gives_exactly_n_or_says_why(rec):
     assert len(rec.recognize(glyphs(3), digits=3).digits) == 3
     assert len(rec.recognize(glyphs(3), digits=2).digits) == 2

@@ -228,11 +228,6 @@ class Recognizer:
             proba = scaled / scaled.sum(axis=1, keepdims=True)
         return proba
 
-    def _confidence(self, samples: np.ndarray) -> np.ndarray:
-        """The top digit's probability for each sample (guides segmentation)."""
-        proba = self._probabilities(samples)
-        return proba[:, : len(self._classes)].max(axis=1)
-
     def recognize(self, image: ImageSource, *, digits: int | None = None) -> Recognition:
         """Read the number in an image.
 
@@ -247,17 +242,26 @@ class Recognizer:
         -------
         Recognition
         """
+        read: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def judge(samples: np.ndarray) -> np.ndarray:
+            # Kept: the samples prepare finally returns have most often been judged already.
+            proba = self._probabilities(samples)
+            read.append((samples, proba))
+            return proba[:, : len(self._classes)].max(axis=1)
+
         prepared = prepare(
             image,
             self.bundle.input_format,
             digits=digits,
             max_bytes=self.max_bytes,
             max_pixels=self.max_pixels,
-            judge=self._confidence,
+            judge=judge,
         )
         results: list[DigitResult] = []
         if len(prepared.boxes):
-            proba = self._probabilities(prepared.samples)
+            seen = [proba for samples, proba in read if samples is prepared.samples]
+            proba = seen[0] if seen else self._probabilities(prepared.samples)
             n_digits = len(self._classes)
             for row, box in zip(proba, prepared.boxes):
                 digit_proba = row[:n_digits]
