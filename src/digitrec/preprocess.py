@@ -451,7 +451,7 @@ def _canvas_ink(pixels: np.ndarray, grey: float, factor: int = 1) -> Ink | None:
     alpha_image = Image.fromarray(np.ascontiguousarray(pixels[..., -1]))
     bbox = alpha_image.getbbox()  # of the pixels that are not fully transparent
     if bbox is None:
-        return _no_ink(np.empty(shape, np.float32))
+        return _no_ink(shape)
     # Only the box around the strokes is worked on (a drawing covers a fraction of its
     # canvas): outside it every pixel is transparent, which the histogram counts by
     # number, and the box is aligned to the reduction's blocks so that the pixels
@@ -477,12 +477,12 @@ def _canvas_ink(pixels: np.ndarray, grey: float, factor: int = 1) -> Ink | None:
     strong = float(contrast[np.flatnonzero(at_least >= min(top, n))[-1]])
     ramp = _ink_ramp(strong, floor)
     if ramp is None:
-        return _no_ink(np.empty(shape, np.float32))
+        return _no_ink(shape)
     low, high = ramp
     lut = np.clip((contrast - np.float32(low)) * np.float32(1 / (high - low)), 0, 1)
     ink = np.take(lut, alpha)
     if counts[lut > 0].sum() > MAX_INK_FRACTION * n and _stroke_width(ink > 0.5) < 3.0:
-        return _no_ink(np.empty(shape, np.float32))
+        return _no_ink(shape)
     ink, labels, mass = _strokes(ink, size=n)
     full_ink, full_labels = np.zeros(shape, np.float32), np.zeros(shape, labels.dtype)
     full_ink[y0:y1, x0:x1] = ink
@@ -519,8 +519,8 @@ def _composited_ink(image: Image.Image) -> Ink:
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 
-def _no_ink(like: np.ndarray) -> Ink:
-    return np.zeros(like.shape, np.float32), np.zeros(like.shape, np.int32), np.zeros(1)
+def _no_ink(shape: tuple[int, ...]) -> Ink:
+    return np.zeros(shape, np.float32), np.zeros(shape, np.int32), np.zeros(1)
 
 
 def _ink_from_grey(grey: np.ndarray, even_paper: float | None = None) -> Ink:
@@ -558,13 +558,13 @@ def _ink_from_grey(grey: np.ndarray, even_paper: float | None = None) -> Ink:
     strong = float(np.partition(flat, flat.size - top)[flat.size - top]) if flat.size > top else float(flat.max())
     ramp = _ink_ramp(strong, floor)
     if ramp is None:
-        return _no_ink(grey)
+        return _no_ink(grey.shape)
     low, high = ramp
     contrast -= np.float32(low)
     contrast *= np.float32(1 / (high - low))
     ink = np.clip(contrast, 0, 1, out=contrast)
     if float((ink[::step, ::step] > 0).mean()) > MAX_INK_FRACTION and _stroke_width(ink > 0.5) < 3.0:
-        return _no_ink(grey)  # speckle noise, not strokes on a page
+        return _no_ink(grey.shape)  # speckle noise, not strokes on a page
     return _strokes(ink)
 
 
@@ -587,7 +587,7 @@ def _strokes(ink: np.ndarray, size: int | None = None) -> Ink:
 
     labels, n = ndimage.label(ink > 0, structure=_EIGHT)
     if n == 0:
-        return _no_ink(ink)
+        return _no_ink(ink.shape)
     mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n + 1)
     mass[0] = 0
     # A speck is tiny next to the largest stroke and tiny in the image.

@@ -242,12 +242,12 @@ class Recognizer:
         -------
         Recognition
         """
-        read: list[tuple[np.ndarray, np.ndarray]] = []
+        last: list[tuple[np.ndarray, np.ndarray]] = []  # the latest (samples, probabilities) judged
 
         def judge(samples: np.ndarray) -> np.ndarray:
-            # Kept: the samples prepare finally returns have most often been judged already.
+            # Kept: the samples prepare returns are most often the ones it judged last.
             proba = self._probabilities(samples)
-            read.append((samples, proba))
+            last[:] = [(samples, proba)]
             return proba[:, : len(self._classes)].max(axis=1)
 
         prepared = prepare(
@@ -260,8 +260,8 @@ class Recognizer:
         )
         results: list[DigitResult] = []
         if len(prepared.boxes):
-            seen = [proba for samples, proba in read if samples is prepared.samples]
-            proba = seen[0] if seen else self._probabilities(prepared.samples)
+            reuse = last and last[0][0] is prepared.samples
+            proba = last[0][1] if reuse else self._probabilities(prepared.samples)
             n_digits = len(self._classes)
             for row, box in zip(proba, prepared.boxes):
                 digit_proba = row[:n_digits]
