@@ -395,11 +395,34 @@ def test_a_doubtful_digit_in_a_row_is_read_again_cut_in_two():
     split = pp._split_doubtful(row, labels, plain, np.array([0.99, 0.3]), judge)
     assert split is not None and len(split) == 3
     assert split[0] == plain[0] and split[1].x1 <= split[2].x0 + 1
-    assert len(halves) == 2
+    assert len(halves) >= 2 and len(halves) % 2 == 0  # the pair, cut at a few places: only its halves judged
     # Not when a half is unsure (a letter cut up), nor when the whole is sure, nor for one digit alone.
-    assert pp._split_doubtful(row, labels, plain, np.array([0.99, 0.3]), lambda c: np.array([0.95, 0.6])) is None
+    unsure_right = lambda c: np.tile([0.95, 0.6], len(c) // 2)  # noqa: E731
+    assert pp._split_doubtful(row, labels, plain, np.array([0.99, 0.3]), unsure_right) is None
     assert pp._split_doubtful(row, labels, plain, np.array([0.99, 0.9]), lambda c: np.full(len(c), 0.99)) is None
     assert pp._split_doubtful(row, labels, plain[1:], np.array([0.3]), lambda c: np.full(len(c), 0.99)) is None
+
+
+def test_a_doubtful_digit_is_cut_where_the_model_reads_it_best_not_only_in_the_middle():
+    # A "1" touching a "0" at its foot: they meet at a fifth of the blob's width.
+    ink, _ = digit_row(1)
+    pair = np.zeros((ink.shape[0], 80), np.float32)
+    pair[22:88, 5:11] = 1  # the 1
+    pair[22:88, 15:21] = pair[22:88, 64:70] = 1  # the 0's sides
+    pair[22:28, 15:70] = pair[82:88, 15:70] = 1  # its top and bottom
+    pair[82:88, 5:15] = 1  # the join
+    row = np.concatenate([ink, pair], axis=1)
+    labels, mass = pp._label_ink(row)
+    plain = pp._merge_overlapping(pp._components(labels, mass))
+    assert len(plain) == 2
+
+    def judge(crops):
+        # Sure of a bar alone and of the ring alone, unsure of anything cut through the ring.
+        return np.array([0.99 if c.shape[1] <= 12 or c.shape[1] >= 40 else 0.2 for c in crops])
+
+    split = pp._split_doubtful(row, labels, plain, np.array([0.99, 0.3]), judge)
+    assert split is not None and len(split) == 3
+    assert split[1].width <= 12 and split[2].width >= 40
 
 
 def test_prepare_reads_a_doubtful_digit_of_a_number_cut_in_two():

@@ -852,28 +852,58 @@ def _split_doubtful(
     if len(groups) < 2:
         return None
     height = _row_height(groups)
-    cuts: dict[int, list[_Group]] = {}
+    cuts: list[tuple[int, list[_Group]]] = []  # (group index, its two halves), several cuts per group
     for i, (g, conf) in enumerate(zip(groups, confidence)):
         if conf < DOUBT and g.width > DOUBT_ASPECT * max(height, g.height):
-            halves = _split_at(ink, labels, g, 2)
-            if halves:
-                cuts[i] = halves
+            cuts.extend((i, halves) for halves in _cuts_in_two(ink, labels, g))
     if not cuts:
         return None
     tallest = max(g.height for g in groups)
-    halves = [h for pair in cuts.values() for h in pair]
+    halves = [h for _, pair in cuts for h in pair]
     sure = np.asarray(judge([_group_crop(ink, labels, h) for h in halves]), dtype=np.float64)
-    score = (_log_conf(sure) + _shape_prior(halves, tallest)).reshape(-1, 2)
-    sure = sure.reshape(-1, 2)
+    score = (_log_conf(sure) + _shape_prior(halves, tallest)).reshape(-1, 2).sum(axis=1)
+    sure = sure.reshape(-1, 2).min(axis=1)
     whole = _log_conf(confidence) + _shape_prior(groups, tallest)
-    keep = {
-        i: pair
-        for k, (i, pair) in enumerate(cuts.items())
-        if score[k].sum() > whole[i] and sure[k].min() >= SPLIT_SURE
-    }
+    keep: dict[int, tuple[float, list[_Group]]] = {}
+    for (i, pair), pair_score, pair_sure in zip(cuts, score, sure):
+        if pair_score > whole[i] and pair_sure >= SPLIT_SURE and pair_score > keep.get(i, (-np.inf,))[0]:
+            keep[i] = (float(pair_score), pair)
     if not keep:
         return None
-    return [piece for i, g in enumerate(groups) for piece in keep.get(i, [g])]
+    return [piece for i, g in enumerate(groups) for piece in (keep[i][1] if i in keep else [g])]
+
+
+# Where a doubtful digit is tried cut in two: at the ink profile's weakest column near
+# each of these fractions of its width, within CUT_REACH of it (two touching digits
+# rarely meet exactly half way: a "1" beside a "0", a "7" whose bar reaches over its
+# neighbour).
+CUT_AT, CUT_REACH = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8), 0.06
+
+
+def _cuts_in_two(ink: np.ndarray, labels: np.ndarray, group: _Group) -> list[list[_Group]]:
+    """The distinct ways of cutting a group in two at the columns `CUT_AT` points to."""
+    if group.width < 8:
+        return []
+    profile = _column_profile(ink, labels, group)
+    reach = max(1, round(CUT_REACH * group.width))
+    columns: list[int] = []
+    for fraction in CUT_AT:
+        centre = fraction * group.width
+        lo, hi = max(2, round(centre) - reach), min(group.width - 2, round(centre) + reach + 1)
+        if hi <= lo:
+            continue
+        # The weakest column; ties go towards the point aimed at.
+        window = profile[lo:hi] + 1e-3 * np.abs(np.arange(lo, hi) - centre)
+        column = lo + int(np.argmin(window))
+        if column not in columns:
+            columns.append(column)
+    return [
+        [
+            _tighten(ink, labels, _Group(group.x0, group.y0, group.x0 + c, group.y1, group.labels)),
+            _tighten(ink, labels, _Group(group.x0 + c, group.y0, group.x1, group.y1, group.labels)),
+        ]
+        for c in columns
+    ]
 
 
 def _best_reading(
