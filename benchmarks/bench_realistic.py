@@ -37,7 +37,7 @@ from digitrec import synth
 from digitrec.datasets import read_mnist
 from digitrec.errors import DigitrecError
 from digitrec.fileio import atomic_write_bytes
-from digitrec.recognizer import Recognizer
+from digitrec.recognizer import Recognizer, trusted
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.98, 0.99)
 
@@ -107,11 +107,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def _read(rec: Recognizer, image) -> tuple[str, list[tuple[int, float, bool, bool]]]:
     """Text, and per digit (digit, confidence, uncertain, rejected by a reject class)."""
     result = rec.recognize(image)
-    # Uncertain although confident enough: the model's reject output won.
-    digits = [
-        (d.digit, d.confidence, d.uncertain, d.uncertain and d.confidence >= rec.threshold) for d in result.digits
-    ]
-    return result.text, digits
+    return result.text, [(d.digit, d.confidence, d.uncertain, d.rejected) for d in result.digits]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,8 +224,9 @@ def main(argv: list[str] | None = None) -> int:
             _save(image, failures, f"nondigit-{kind}-{style}-{len(kinds[kind]):03d}-read{text}")
 
     def accepted(digits, threshold):
-        # Accepted: some digit in the answer is confident (not rejected, confidence >= t).
-        return any(conf >= threshold and not rejected for _, conf, _, rejected in digits)
+        # Accepted: some digit in the answer is trusted (confident, not rejected, and
+        # not in a row mostly unsure: recognizer.trusted), as the recogniser decides at t.
+        return any(trusted([conf >= threshold and not rejected for _, conf, _, rejected in digits]))
 
     rows = []
     for kind, results in kinds.items():

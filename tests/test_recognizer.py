@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 
 from digitrec.bundle import load_bundle, save_bundle
 from digitrec.errors import InvalidImageError, SegmentationError, UnsupportedImageError, UsageError
-from digitrec.recognizer import DigitResult, Recognition, Recognizer, error_result
+from digitrec.recognizer import DigitResult, Recognition, Recognizer, error_result, trusted
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "src" / "digitrec" / "models" / "default"
 needs_default = pytest.mark.skipif(
@@ -166,6 +166,37 @@ def test_reject_output_makes_a_digit_uncertain(tiny_bundle, monkeypatch):
     assert digit.digit == 3 and digit.confidence == pytest.approx(0.4)
     assert digit.uncertain and result.text == "?"  # 0.4 passes the threshold, but "not a digit" won
     assert [d for d, _ in digit.top] == [3, 9, 0]
+
+
+def test_trusted_distrusts_a_row_mostly_unsure():
+    assert trusted([]) == [] and trusted([True]) == [True] and trusted([False]) == [False]
+    assert trusted([True, True, False]) == [True, True, False]  # one unsure digit of a number
+    assert trusted([True, False]) == [False, False]  # half unsure: no number
+    assert trusted([False, True, False]) == [False, False, False]
+
+
+def test_a_row_mostly_unsure_is_all_uncertain(tiny_bundle, monkeypatch):
+    """A letter broken into three strokes, one of which reads as a sure "1", gives "???", not "??1"."""
+    bundle = load_bundle(tiny_bundle)
+    rec = Recognizer(bundle, threshold=0.5)
+    sure_one, unsure = np.eye(10)[1], np.full(10, 0.1)
+
+    def answers(X):
+        # The first sample read is a sure 1, the others unsure: per batch, so the
+        # recogniser's final reading has exactly one sure digit whatever it judged before.
+        return np.stack([sure_one] + [unsure] * (len(X) - 1))
+
+    monkeypatch.setattr(bundle, "predict_proba", answers)
+    three = rec.recognize(glyphs(3), digits=3)
+    assert len(three.digits) == 3 and three.text == "???"
+    assert three.digits[0].confidence == pytest.approx(1.0) and three.digits[0].digit == 1
+    assert not any(d.rejected for d in three.digits)
+
+    def two_sure(X):
+        return np.stack([sure_one] * (len(X) - 1) + [unsure])
+
+    monkeypatch.setattr(bundle, "predict_proba", two_sure)
+    assert rec.recognize(glyphs(3), digits=3).text == "11?"  # a number with one doubtful digit keeps the others
 
 
 def test_errors_are_digitrec_errors_with_json_objects(rec, tmp_path):

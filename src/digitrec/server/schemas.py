@@ -31,7 +31,7 @@ class DigitOut(BaseModel):
 
     digit: int = Field(description="The most likely digit.", examples=[7])
     confidence: float = Field(description="Its probability, 0..1.", examples=[0.98])
-    uncertain: bool = Field(description="True when the confidence is under the model's threshold.")
+    uncertain: bool = Field(description="True when the confidence is under the model's threshold, the model's not-a-digit output won, or at least half of the digits read are uncertain (then the row is likely no number).")
     top: list[tuple[int, float]] = Field(description="The three most likely digits with their probabilities.")
     box: tuple[int, int, int, int] = Field(description="Where the digit is: [x0, y0, x1, y1] in image pixels.")
 
