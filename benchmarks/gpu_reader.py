@@ -34,6 +34,12 @@ VARIANTS: dict[str, dict] = {
     "red35": {"redrawn": 0.35},
     # Twice the channels in every layer (about four times the arithmetic per digit).
     "wide": {"channels": ((32,), (64, 64), (128, 128))},
+    # A fifth or a third of the digits cut out of rendered numbers by the segmentation.
+    "num20": {"numbers": 0.2},
+    "num35": {"numbers": 0.35},
+    # The baseline and num20 with other seeds, to see how far a seed alone moves the results.
+    "reader-s1": {"random_state": 1},
+    "num20-s1": {"numbers": 0.2, "random_state": 1},
 }
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from digitrec.errors import UsageError
 from digitrec.preprocess import _stroke_width
-from digitrec.redrawn import PEN_FACTORS, pen_factor, redraw_digits
+from digitrec.redrawn import PEN_FACTORS, digits_from_numbers, pen_factor, redraw_digits
 from digitrec.synth import render_pen
 
 
@@ -81,3 +81,28 @@ def test_worker_processes_give_the_same_samples(mnist_like, monkeypatch):
         negatives.make_negatives(X, 16, random_state=5, n_jobs=1),
         negatives.make_negatives(X, 16, random_state=5, n_jobs=2),
     )
+
+
+def test_digits_from_numbers_replaces_digits_by_their_own_crops(mnist_like, monkeypatch):
+    import digitrec.redrawn as redrawn
+
+    monkeypatch.setattr(redrawn, "CHUNK", 9)  # several chunks of whole numbers
+    X = mnist_like[:45]
+    out, n = digits_from_numbers(X, 0.6, random_state=4)
+    assert out.shape == X.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
+    changed = np.flatnonzero(np.abs(out - X).sum(axis=1) > 1e-6)
+    assert n == len(changed) and 0.5 * 27 <= n <= 27  # most numbers are cut into as many digits as written
+    # Each replaced row is its own digit (piece k of a number is digit k), not a neighbour's.
+    def corr(a, b):
+        return float(np.corrcoef(a, b)[0, 1])
+
+    own = [corr(out[r], X[r]) for r in changed]
+    other = [corr(out[r], X[changed[(i + 1) % len(changed)]]) for i, r in enumerate(changed)]
+    assert np.median(own) > 0.6 and np.mean(np.array(own) > np.array(other)) >= 0.8
+    np.testing.assert_array_equal(out, digits_from_numbers(X, 0.6, random_state=4, n_jobs=2)[0])
+    assert not np.array_equal(out, digits_from_numbers(X, 0.6, random_state=5)[0])
+    np.testing.assert_array_equal(digits_from_numbers(X, 0.0)[0], X)
+    with pytest.raises(UsageError, match="784"):
+        digits_from_numbers(np.zeros((3, 64)), 0.5)
+    with pytest.raises(UsageError, match="share"):
+        digits_from_numbers(np.zeros((3, 784)), -0.1)

@@ -12,6 +12,12 @@ on a drawing pad (`digitrec.synth.render_pen`) with a thinner, the same or a thi
 pen, and read back through `digitrec.preprocess.prepare`: exactly what the model
 will be given for such a drawing. The pen widths are drawn from ranges wider than
 the benchmark's styles, so the model does not learn those two settings only.
+
+`digits_from_numbers` does the same for digits written in a row: a share of the
+training digits is rendered as numbers of two to four digits (`digitrec.synth.render_number`,
+every style), and each digit is replaced by what `prepare` cuts out of its number
+when it finds exactly as many digits as were written: smaller digits, a neighbour's
+stroke reaching in, a cut through touching strokes, as the model meets them in numbers.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import numpy as np
 from digitrec.errors import UsageError
 from digitrec.progress import ProgressFn, null_progress
 
-__all__ = ["PEN_FACTORS", "pen_factor", "redraw_digits", "prepared_sample"]
+__all__ = ["PEN_FACTORS", "pen_factor", "redraw_digits", "prepared_sample", "digits_from_numbers"]
 
 #: (share, lowest, highest) stroke-width factors: fine pens, the digit as drawn, markers.
 PEN_FACTORS: tuple[tuple[float, float, float], ...] = ((0.4, 0.15, 0.5), (0.3, 1.0, 1.0), (0.3, 1.3, 2.5))
@@ -108,6 +114,101 @@ def redraw_digits(
     chunks = [(inks[start : start + CHUNK], seed) for start, seed in zip(starts, seeds)]
     samples = map_chunks(
         _redraw_chunk, chunks, n_jobs=n_jobs, progress=progress, description="Re-drawing digits", total=len(rows)
+    )
+    out = X.copy()
+    done = 0
+    for row, sample in zip(rows, samples):
+        if sample is not None:
+            out[row] = sample * input_max
+            done += 1
+    return out, done
+
+
+#: Digits per rendered number (inclusive bounds), as people write numbers.
+NUMBER_LENGTHS = (2, 4)
+
+
+def _numbers_chunk(inks: np.ndarray, sizes: list[int], seed: np.random.SeedSequence) -> list[np.ndarray | None]:
+    from digitrec.preprocess import prepare
+    from digitrec.synth import STYLES, render_number
+
+    rng = np.random.default_rng(seed)
+    out: list[np.ndarray | None] = []
+    start = 0
+    for size in sizes:
+        digits = inks[start : start + size]
+        start += size
+        style = STYLES[int(rng.integers(len(STYLES)))]
+        image, _ = render_number(list(digits), [0] * size, style, rng)
+        samples = prepare(image, "mnist").samples
+        # Cut into as many pieces as digits written: piece k is digit k, left to right.
+        out.extend(np.asarray(samples, np.float32) if len(samples) == size else [None] * size)
+    return out
+
+
+def digits_from_numbers(
+    X: np.ndarray,
+    share: float,
+    *,
+    input_max: float = 1.0,
+    random_state: int = 0,
+    n_jobs: int = 1,
+    progress: ProgressFn = null_progress,
+) -> tuple[np.ndarray, int]:
+    """Replace ``share`` of the MNIST digits in ``X`` by the same digits cut out of rendered numbers.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, 784)
+        Flattened MNIST digits (white ink on black); not modified.
+    share : float
+        Share of the rows to write into numbers, 0..1 (rows chosen at random, seeded,
+        independently of `redraw_digits`'s choice).
+    input_max : float, default=1.0
+        Full ink in ``X``; the new rows come back on the same scale.
+    random_state : int, default=0
+    n_jobs : int, default=1
+        Worker processes; the result does not depend on it.
+    progress : ProgressFn, optional
+        ``progress("Writing numbers", done, total)`` as chunks of rows finish.
+
+    Returns
+    -------
+    X_new : ndarray of shape (n_samples, 784), float32
+        A copy of ``X``: the digits of each number that `prepare` cut into exactly as
+        many pieces as it has digits are replaced by those pieces; the others keep theirs.
+    n_replaced : int
+
+    Raises
+    ------
+    UsageError
+        ``X`` is not MNIST-shaped, or ``share`` is outside 0..1.
+    """
+    from digitrec.parallel import chunk_seeds, map_chunks
+
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2 or X.shape[1] != 784:
+        raise UsageError(f"numbers are written from MNIST-format digits (784 features), got an array of shape {X.shape}")
+    if not 0.0 <= share <= 1.0:
+        raise UsageError(f"share must be between 0 and 1, got {share!r}")
+    rng = np.random.default_rng([int(random_state), 2])
+    rows = rng.permutation(len(X))[: int(round(share * len(X)))]
+    low, high = NUMBER_LENGTHS
+    sizes: list[int] = []
+    while sum(sizes) < len(rows):
+        sizes.append(min(int(rng.integers(low, high + 1)), len(rows) - sum(sizes)))
+    inks = np.clip(X[rows].reshape(-1, 28, 28) / input_max, 0.0, 1.0)
+    # Chunks of whole numbers, about CHUNK digits each.
+    chunks: list[tuple[int, list[int]]] = []
+    start = 0
+    for i in range(0, len(sizes), max(1, CHUNK // 3)):
+        part = sizes[i : i + max(1, CHUNK // 3)]
+        chunks.append((start, part))
+        start += sum(part)
+    seeds = chunk_seeds(random_state, 2, len(chunks))
+    args = [(inks[a : a + sum(part)], part, seed) for (a, part), seed in zip(chunks, seeds)]
+    samples = map_chunks(
+        _numbers_chunk, args, n_jobs=n_jobs, progress=progress, description="Writing numbers", total=len(rows)
     )
     out = X.copy()
     done = 0
