@@ -458,28 +458,18 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
         y_enc = encoder.transform(y).astype(np.int64)
         X_train, y_train, X_valid, y_valid = self._split(X, y_enc)
         n_digits = len(self.classes_)
-        if float(self.redrawn) > 0:
-            from digitrec.redrawn import redraw_digits
+        from digitrec.redrawn import digits_from_numbers, redraw_digits
 
-            X_train, _ = redraw_digits(
-                X_train,
-                float(self.redrawn),
-                input_max=float(self.input_max),
-                random_state=int(self.random_state),
-                n_jobs=int(self.threads),
-                progress=progress,
-            )
-        if float(self.numbers) > 0:
-            from digitrec.redrawn import digits_from_numbers
-
-            X_train, _ = digits_from_numbers(
-                X_train,
-                float(self.numbers),
-                input_max=float(self.input_max),
-                random_state=int(self.random_state),
-                n_jobs=int(self.threads),
-                progress=progress,
-            )
+        for share, replace in ((self.redrawn, redraw_digits), (self.numbers, digits_from_numbers)):
+            if float(share) > 0:
+                X_train, _ = replace(
+                    X_train,
+                    float(share),
+                    input_max=float(self.input_max),
+                    random_state=int(self.random_state),
+                    n_jobs=int(self.threads),
+                    progress=progress,
+                )
         self.reject_class_ = int(self.negatives) > 0
         if self.reject_class_:
             from digitrec.negatives import make_negatives

@@ -50,6 +50,27 @@ def prepared_sample(image, fmt: str) -> np.ndarray | None:
     return np.asarray(samples[0], np.float32) if len(samples) == 1 else None
 
 
+def _mnist_rows(X: np.ndarray, share: float) -> np.ndarray:
+    """``X`` as float32, checked to be MNIST rows, with ``share`` checked to be 0..1."""
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2 or X.shape[1] != 784:
+        raise UsageError(f"training digits are re-drawn in the MNIST format (784 features), got an array of shape {X.shape}")
+    if not 0.0 <= share <= 1.0:
+        raise UsageError(f"share must be between 0 and 1, got {share!r}")
+    return X
+
+
+def _replaced(X: np.ndarray, rows: np.ndarray, samples: list, input_max: float) -> tuple[np.ndarray, int]:
+    """A copy of ``X`` with ``rows`` replaced by ``samples`` (0..1, rescaled), except where a sample is None."""
+    out = X.copy()
+    done = 0
+    for row, sample in zip(rows, samples):
+        if sample is not None:
+            out[row] = sample * input_max
+            done += 1
+    return out, done
+
+
 #: Rows per chunk of work (`digitrec.parallel.map_chunks`).
 CHUNK = 250
 
@@ -101,11 +122,7 @@ def redraw_digits(
     """
     from digitrec.parallel import chunk_seeds, map_chunks
 
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2 or X.shape[1] != 784:
-        raise UsageError(f"digits are re-drawn in the MNIST format (784 features), got an array of shape {X.shape}")
-    if not 0.0 <= share <= 1.0:
-        raise UsageError(f"share must be between 0 and 1, got {share!r}")
+    X = _mnist_rows(X, share)
     rng = np.random.default_rng(int(random_state))
     rows = rng.permutation(len(X))[: int(round(share * len(X)))]
     inks = np.clip(X[rows].reshape(-1, 28, 28) / input_max, 0.0, 1.0)
@@ -115,13 +132,7 @@ def redraw_digits(
     samples = map_chunks(
         _redraw_chunk, chunks, n_jobs=n_jobs, progress=progress, description="Re-drawing digits", total=len(rows)
     )
-    out = X.copy()
-    done = 0
-    for row, sample in zip(rows, samples):
-        if sample is not None:
-            out[row] = sample * input_max
-            done += 1
-    return out, done
+    return _replaced(X, rows, samples, input_max)
 
 
 #: Digits per rendered number (inclusive bounds), as people write numbers.
@@ -186,11 +197,7 @@ def digits_from_numbers(
     """
     from digitrec.parallel import chunk_seeds, map_chunks
 
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2 or X.shape[1] != 784:
-        raise UsageError(f"numbers are written from MNIST-format digits (784 features), got an array of shape {X.shape}")
-    if not 0.0 <= share <= 1.0:
-        raise UsageError(f"share must be between 0 and 1, got {share!r}")
+    X = _mnist_rows(X, share)
     rng = np.random.default_rng([int(random_state), 2])
     rows = rng.permutation(len(X))[: int(round(share * len(X)))]
     low, high = NUMBER_LENGTHS
@@ -210,10 +217,4 @@ def digits_from_numbers(
     samples = map_chunks(
         _numbers_chunk, args, n_jobs=n_jobs, progress=progress, description="Writing numbers", total=len(rows)
     )
-    out = X.copy()
-    done = 0
-    for row, sample in zip(rows, samples):
-        if sample is not None:
-            out[row] = sample * input_max
-            done += 1
-    return out, done
+    return _replaced(X, rows, samples, input_max)
