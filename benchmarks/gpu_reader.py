@@ -9,6 +9,12 @@ Run, from the repository root on a machine with CUDA (see benchmarks/gpu_check.s
 how a machine without internet is given the wheels and the MNIST files)::
 
     python benchmarks/gpu_reader.py --data-dir .mnist --out /tmp/readers
+
+The negatives' letters and symbols are drawn in the DejaVu Sans fonts found on the
+machine (`digitrec.synth.font_paths`); a machine without them draws in Pillow's own font
+and makes other negatives. Copy them along (``cp .fonts/*.ttf
+/usr/share/fonts/truetype/dejavu/`` there) to train what this machine trains. Several
+variants can share one GPU: run one process per ``--variant`` with ``--threads 2`` to 4.
 """
 
 from __future__ import annotations
