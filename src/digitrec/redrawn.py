@@ -202,8 +202,10 @@ def digits_from_numbers(
     rows = rng.permutation(len(X))[: int(round(share * len(X)))]
     low, high = NUMBER_LENGTHS
     sizes: list[int] = []
-    while sum(sizes) < len(rows):
-        sizes.append(min(int(rng.integers(low, high + 1)), len(rows) - sum(sizes)))
+    written = 0
+    while written < len(rows):
+        sizes.append(min(int(rng.integers(low, high + 1)), len(rows) - written))
+        written += sizes[-1]
     inks = np.clip(X[rows].reshape(-1, 28, 28) / input_max, 0.0, 1.0)
     # Chunks of whole numbers, about CHUNK digits each.
     chunks: list[tuple[int, list[int]]] = []
