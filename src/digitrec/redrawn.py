@@ -50,14 +50,17 @@ def prepared_sample(image, fmt: str) -> np.ndarray | None:
     return np.asarray(samples[0], np.float32) if len(samples) == 1 else None
 
 
-def _mnist_rows(X: np.ndarray, share: float) -> np.ndarray:
-    """``X`` as float32, checked to be MNIST rows, with ``share`` checked to be 0..1."""
+def _picked(
+    X: np.ndarray, share: float, input_max: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``X`` checked and as float32, the ``share`` of its rows ``rng`` picks, and their ink (28x28, 0..1)."""
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2 or X.shape[1] != 784:
         raise UsageError(f"training digits are re-drawn in the MNIST format (784 features), got an array of shape {X.shape}")
     if not 0.0 <= share <= 1.0:
         raise UsageError(f"share must be between 0 and 1, got {share!r}")
-    return X
+    rows = rng.permutation(len(X))[: int(round(share * len(X)))]
+    return X, rows, np.clip(X[rows].reshape(-1, 28, 28) / input_max, 0.0, 1.0)
 
 
 def _replaced(X: np.ndarray, rows: np.ndarray, samples: list, input_max: float) -> tuple[np.ndarray, int]:
@@ -122,10 +125,7 @@ def redraw_digits(
     """
     from digitrec.parallel import chunk_seeds, map_chunks
 
-    X = _mnist_rows(X, share)
-    rng = np.random.default_rng(int(random_state))
-    rows = rng.permutation(len(X))[: int(round(share * len(X)))]
-    inks = np.clip(X[rows].reshape(-1, 28, 28) / input_max, 0.0, 1.0)
+    X, rows, inks = _picked(X, share, input_max, np.random.default_rng(int(random_state)))
     starts = range(0, len(rows), CHUNK)
     seeds = chunk_seeds(random_state, 1, len(starts))
     chunks = [(inks[start : start + CHUNK], seed) for start, seed in zip(starts, seeds)]
@@ -197,16 +197,14 @@ def digits_from_numbers(
     """
     from digitrec.parallel import chunk_seeds, map_chunks
 
-    X = _mnist_rows(X, share)
     rng = np.random.default_rng([int(random_state), 2])
-    rows = rng.permutation(len(X))[: int(round(share * len(X)))]
+    X, rows, inks = _picked(X, share, input_max, rng)
     low, high = NUMBER_LENGTHS
     sizes: list[int] = []
     written = 0
     while written < len(rows):
         sizes.append(min(int(rng.integers(low, high + 1)), len(rows) - written))
         written += sizes[-1]
-    inks = np.clip(X[rows].reshape(-1, 28, 28) / input_max, 0.0, 1.0)
     # Chunks of whole numbers, about CHUNK digits each.
     chunks: list[tuple[int, list[int]]] = []
     start = 0
