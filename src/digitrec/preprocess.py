@@ -695,9 +695,17 @@ def _split_at(ink: np.ndarray, labels: np.ndarray, group: _Group, parts: int) ->
         lo, hi = max(1, int(centre - half)), min(group.width - 1, int(centre + half) + 1)
         if hi <= lo:
             return None
-        # Prefer the weakest column; break ties towards the even cut.
-        window = profile[lo:hi] + 1e-3 * np.abs(np.arange(lo, hi) - centre)
-        cuts.append(lo + int(np.argmin(window)))
+        cuts.append(_weakest_column(profile, lo, hi, centre))
+    return _pieces(ink, labels, group, cuts)
+
+
+def _weakest_column(profile: np.ndarray, lo: int, hi: int, centre: float) -> int:
+    """The column in ``lo:hi`` with the least ink; ties go towards ``centre``."""
+    return lo + int(np.argmin(profile[lo:hi] + 1e-3 * np.abs(np.arange(lo, hi) - centre)))
+
+
+def _pieces(ink: np.ndarray, labels: np.ndarray, group: _Group, cuts: list[int]) -> list[_Group] | None:
+    """A group cut at these columns (relative to it, ascending), each piece tightened; None if a piece is under 2 px wide."""
     bounds = [0, *cuts, group.width]
     out = []
     for a, b in zip(bounds[:-1], bounds[1:]):
@@ -890,20 +898,10 @@ def _cuts_in_two(ink: np.ndarray, labels: np.ndarray, group: _Group) -> list[lis
     for fraction in CUT_AT:
         centre = fraction * group.width
         lo, hi = max(2, round(centre) - reach), min(group.width - 2, round(centre) + reach + 1)
-        if hi <= lo:
-            continue
-        # The weakest column; ties go towards the point aimed at.
-        window = profile[lo:hi] + 1e-3 * np.abs(np.arange(lo, hi) - centre)
-        column = lo + int(np.argmin(window))
-        if column not in columns:
+        if hi > lo and (column := _weakest_column(profile, lo, hi, centre)) not in columns:
             columns.append(column)
-    return [
-        [
-            _tighten(ink, labels, _Group(group.x0, group.y0, group.x0 + c, group.y1, group.labels)),
-            _tighten(ink, labels, _Group(group.x0 + c, group.y0, group.x1, group.y1, group.labels)),
-        ]
-        for c in columns
-    ]
+    # Every column is at least 2 px from either edge, so each cut gives two pieces.
+    return [pair for c in columns if (pair := _pieces(ink, labels, group, [c]))]
 
 
 def _best_reading(
