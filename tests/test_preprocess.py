@@ -250,6 +250,33 @@ def test_thick_strokes_stay_solid():
     assert (ink[thick] > 0.5).mean() > 0.97
 
 
+def _lit_unevenly(mask: np.ndarray, shadow: float = 1.0) -> Image.Image:
+    """Dark ink of ``mask`` on paper lit from the right, the whole page times ``shadow``."""
+    h, w = mask.shape
+    light = shadow * np.linspace(0.5, 1.0, w)[None, :] * np.ones((h, 1))
+    return Image.fromarray((light * np.where(mask, 0.15, 0.9) * 255).astype(np.uint8))
+
+
+def test_a_wide_solid_blob_under_uneven_light_stays_solid_not_a_ring():
+    # The background follows a dark patch several of its cells wide (as it must for a
+    # shadow); a blob that wide came out as a ring, read as a confident "0".
+    yy, xx = np.mgrid[:240, :320]
+    blob = (yy - 120) ** 2 + (xx - 170) ** 2 < 70**2
+    ink = pp.ink_map(_lit_unevenly(blob))
+    assert (ink[blob] > 0.5).mean() > 0.97
+
+
+@pytest.mark.parametrize("shadow", [1.0, 0.5])
+def test_the_paper_inside_a_zero_stays_paper_even_in_shadow(shadow):
+    yy, xx = np.mgrid[:240, :320]
+    r2 = (yy - 120) ** 2 + ((xx - 170) * 1.4) ** 2
+    ring = (r2 < 80**2) & (r2 > 62**2)
+    ink = pp.ink_map(_lit_unevenly(ring, shadow))
+    hole = r2 < 55**2
+    assert (ink[hole] > 0.5).mean() < 0.01
+    assert iou(ink > 0.5, ring) > 0.8
+
+
 def test_specks_are_removed_and_blank_images_have_no_ink():
     rng = np.random.default_rng(1)
     grey = paper(MASK)

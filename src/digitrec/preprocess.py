@@ -535,9 +535,9 @@ def _ink_from_grey(grey: np.ndarray, even_paper: float | None = None) -> Ink:
         # Ink is the far tail on one side of the paper's (median) brightness; where
         # neither tail reaches out (a blank page, a few specks), assume dark ink.
         if median - lo >= hi - median or hi - median < MIN_CONTRAST:
-            dark, depth = grey, median - lo
+            dark, depth, paper_level = grey, median - lo, median
         else:
-            dark, depth = 1 - grey, hi - median
+            dark, depth, paper_level = 1 - grey, hi - median, 1 - median
         background = _background(dark, float(depth))
     # Relative contrast: under a shadow the paper and the ink darken by the same factor.
     if background.ndim == 0:
@@ -565,7 +565,61 @@ def _ink_from_grey(grey: np.ndarray, even_paper: float | None = None) -> Ink:
     ink = np.clip(contrast, 0, 1, out=contrast)
     if float((ink[::step, ::step] > 0).mean()) > MAX_INK_FRACTION and _stroke_width(ink > 0.5) < 3.0:
         return _no_ink(grey.shape)  # speckle noise, not strokes on a page
+    if background.ndim:
+        _fill_solid(ink, dark, float(paper_level - depth / 2))
     return _strokes(ink)
+
+
+# A hole in the ink whose relative contrast with the ink around it is under this is
+# no paper: it is the inside of a solid blob.
+SOLID_HOLE = 0.3
+
+
+def _fill_solid(ink: np.ndarray, dark: np.ndarray, darker: float) -> None:
+    """Give back their ink to the insides of solid blobs (in place).
+
+    `_background` follows any dark patch wider than a few of its cells, as it must
+    for a shadow; a solid blob (a smudge, a thumb) that wide comes out as a ring,
+    which reads as a confident "0". A hole of the ink map as dark as the ink around it
+    is such an inside: filled, the blob looks like what the reject output was trained
+    on. The hole of a real "0" is paper, far brighter than its ink, shadow or not
+    (the comparison is relative, as the contrast is). ``darker``: a level half way
+    from the paper to the ink; where no pixel left out of the ink is darker, there is
+    nothing to fill (the usual case, and a cheap test).
+    """
+    from scipy import ndimage
+
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if rows.size < 3 or cols.size < 3:
+        return
+    # A hole lies inside the box of the ink, and paper on that box's edge is outside.
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    ink, dark = ink[box], dark[box]  # views: filling them fills the caller's map
+    if not np.any((dark < darker) & (ink <= 0)):
+        return
+    paper, n = ndimage.label(ink <= 0)  # 4-connected: ink meeting at a corner still encloses
+    if n <= 1:
+        return
+    h, w = ink.shape
+    outside = np.unique(np.concatenate((paper[0], paper[-1], paper[:, 0], paper[:, -1])))
+    for index, sl in enumerate(ndimage.find_objects(paper), start=1):
+        if sl is None or index in outside:
+            continue
+        # The hole, and the ink within a few pixels of it (its ring), in a box around it.
+        y0, y1 = max(0, sl[0].start - 3), min(h, sl[0].stop + 3)
+        x0, x1 = max(0, sl[1].start - 3), min(w, sl[1].stop + 3)
+        hole = paper[y0:y1, x0:x1] == index
+        near = ndimage.binary_dilation(hole, _EIGHT, iterations=3)
+        ring = near & (ink[y0:y1, x0:x1] >= 0.5)
+        window = dark[y0:y1, x0:x1]
+        if not ring.any():
+            continue
+        hole_dark, ring_dark = float(np.median(window[hole])), float(np.median(window[ring]))
+        if hole_dark - ring_dark < SOLID_HOLE * max(hole_dark, 0.05):
+            # With the faint rim between hole and ring: left, it would hollow the blob again.
+            box = ink[y0:y1, x0:x1]
+            box[hole | (near & (box > 0))] = 1.0
+
 
 
 def _ink_ramp(strong: float, floor: float) -> tuple[float, float] | None:
