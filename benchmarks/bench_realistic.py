@@ -104,10 +104,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _read(rec: Recognizer, image) -> tuple[str, list[tuple[int, float, bool, bool]]]:
-    """Text, and per digit (digit, confidence, uncertain, rejected by a reject class)."""
+def _read(rec: Recognizer, image) -> tuple[str, list[tuple[int, float, bool, bool, int]]]:
+    """Text, and per digit (digit, confidence, uncertain, rejected by a reject class, blob)."""
     result = rec.recognize(image)
-    return result.text, [(d.digit, d.confidence, d.uncertain, d.rejected) for d in result.digits]
+    return result.text, [(d.digit, d.confidence, d.uncertain, d.rejected, d.blob) for d in result.digits]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---------------------------------------------------------------- non-digits
     print(f"\n## Non-digits ({args.non_digits} per kind, styles in turn)\n")
-    kinds: dict[str, list[list[tuple[int, float, bool, bool]]]] = defaultdict(list)
+    kinds: dict[str, list[list[tuple[int, float, bool, bool, int]]]] = defaultdict(list)
     fonts = None
     if args.fonts:
         words = [w for w in args.fonts.split(",") if w]
@@ -224,9 +224,11 @@ def main(argv: list[str] | None = None) -> int:
             _save(image, failures, f"nondigit-{kind}-{style}-{len(kinds[kind]):03d}-read{text}")
 
     def accepted(digits, threshold):
-        # Accepted: some digit in the answer is trusted (confident, not rejected, and
-        # not in a row mostly unsure: recognizer.trusted), as the recogniser decides at t.
-        return any(trusted([conf >= threshold and not rejected for _, conf, _, rejected in digits]))
+        # Accepted: some digit in the answer is trusted (confident, not rejected, not in
+        # a row mostly unsure nor cut from a blob with an unsure piece: recognizer.trusted),
+        # as the recogniser decides at t.
+        sure = [conf >= threshold and not rejected for _, conf, _, rejected, _ in digits]
+        return any(trusted(sure, [blob for *_, blob in digits]))
 
     rows = []
     for kind, results in kinds.items():

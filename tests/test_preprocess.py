@@ -461,8 +461,11 @@ def test_prepare_reads_a_doubtful_digit_of_a_number_cut_in_two():
         widths = (samples.reshape(-1, 28, 28) > 0.3).any(axis=1).sum(axis=1)
         return np.where(widths >= 18, 0.2, 0.99)
 
-    assert len(pp.prepare(image, "mnist", judge=judge).boxes) == 3
-    assert len(pp.prepare(image, "mnist").boxes) == 2  # shape rules alone keep the pair
+    cut = pp.prepare(image, "mnist", judge=judge)
+    assert len(cut.boxes) == 3
+    assert cut.blobs == [0, 1, 1]  # the two halves come from one piece of ink, the ring from another
+    whole = pp.prepare(image, "mnist")
+    assert len(whole.boxes) == 2 and whole.blobs == [0, 1]  # shape rules alone keep the pair
 
 
 def test_digits_n_merges_or_splits_to_exactly_n():

@@ -175,6 +175,15 @@ def test_trusted_distrusts_a_row_mostly_unsure():
     assert trusted([False, True, False]) == [False, False, False]
 
 
+def test_trusted_distrusts_every_digit_cut_from_a_blob_when_one_is_unsure():
+    # A "W" cut into "V", "1" and "/": one guess at how to cut one piece of ink.
+    assert trusted([False, True, True], [0, 0, 0]) == [False, False, False]
+    # Separate blobs keep their own say: a number with one doubtful digit.
+    assert trusted([False, True, True], [0, 1, 2]) == [False, True, True]
+    assert trusted([True, True, False, True], [0, 1, 1, 2]) == [True, False, False, True]
+    assert trusted([True, True], [0, 0]) == [True, True]  # touching digits, both sure
+
+
 def test_a_row_mostly_unsure_is_all_uncertain(tiny_bundle, monkeypatch):
     """A letter broken into three strokes, one of which reads as a sure "1", gives "???", not "??1"."""
     bundle = load_bundle(tiny_bundle)

@@ -23,7 +23,7 @@ import os
 import statistics
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Union
 
@@ -1244,12 +1244,16 @@ class Prepared:
         The image's size (after EXIF rotation).
     crops : list of ndarray
         Each digit's ink crop at working resolution (for ``--show``).
+    blobs : list of int
+        For each digit, which piece of connected ink it was cut from: digits cut out
+        of one blob (touching digits, or a letter cut into strokes) share the number.
     """
 
     boxes: list[Box]
     samples: np.ndarray
     size: tuple[int, int]
     crops: list[np.ndarray]
+    blobs: list[int] = field(default_factory=list)
 
 
 def _work_factor(size: tuple[int, int]) -> int:
@@ -1388,4 +1392,7 @@ def prepare(
         )
         for g in groups
     ]
-    return Prepared(boxes=boxes, samples=samples, size=size, crops=crops)
+    # Pieces cut from one blob keep its stroke labels; distinct blobs share none.
+    blob_of: dict[tuple[int, ...], int] = {}
+    blobs = [blob_of.setdefault(tuple(g.labels), len(blob_of)) for g in groups]
+    return Prepared(boxes=boxes, samples=samples, size=size, crops=crops, blobs=blobs)

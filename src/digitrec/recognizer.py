@@ -25,20 +25,25 @@ __all__ = ["DigitResult", "Recognition", "Recognizer", "error_result", "trusted"
 DEFAULT_THRESHOLD = 0.5
 
 
-def trusted(sure: list[bool]) -> list[bool]:
+def trusted(sure: list[bool], blobs: list[int] | None = None) -> list[bool]:
     """Which digits of a row to trust, given whether the model is sure of each alone.
 
     A row of two or more pieces of which at least half are unsure is most likely no
     number at all: a letter or a symbol broken into strokes, one of which reads as
     a confident "1". None of its digits is trusted then. Measured on
     ``benchmarks/bench_realistic.py`` (docs/benchmarks.md): non-digits accepted
-    3.3% -> 2.3% (seed 0) and 5.2% -> 4.3% (seed 1); a number the rule touches
-    already had a ``?``, so numbers read exactly lose nothing.
+    3.3% -> 2.3% (seed 0) and 5.2% -> 4.3% (seed 1). Likewise, digits cut out of one
+    piece of connected ink are one guess at how to cut it: when the model is unsure
+    of one of them, none is trusted (a "W" cut into "V", "1" and "/" read "?11").
+    A number either rule touches already had a ``?``, so numbers read exactly lose
+    nothing.
 
     Parameters
     ----------
     sure : list of bool
         Per digit, left to right: confident enough and not rejected.
+    blobs : list of int, optional
+        Per digit, the blob of connected ink it was cut from (`Prepared.blobs`).
 
     Returns
     -------
@@ -46,7 +51,10 @@ def trusted(sure: list[bool]) -> list[bool]:
     """
     if len(sure) >= 2 and 2 * (len(sure) - sum(sure)) >= len(sure):
         return [False] * len(sure)
-    return list(sure)
+    if blobs is None:
+        return list(sure)
+    doubtful = {blob for blob, ok in zip(blobs, sure) if not ok}
+    return [ok and blob not in doubtful for blob, ok in zip(blobs, sure)]
 
 
 @dataclass
@@ -69,6 +77,9 @@ class DigitResult:
         Where it is in the image, in pixels (right and bottom exclusive).
     rejected : bool
         Whether the model's reject output ("not a single digit") won (not in the JSON).
+    blob : int
+        Which piece of connected ink it was cut from: digits cut out of one blob share
+        it (`Prepared.blobs`; not in the JSON).
     """
 
     digit: int
@@ -77,6 +88,7 @@ class DigitResult:
     top: list[tuple[int, float]]
     box: Box
     rejected: bool = False
+    blob: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of one digit (DESIGN.md's contract)."""
@@ -292,7 +304,7 @@ class Recognizer:
             reuse = last and last[0][0] is prepared.samples
             proba = last[0][1] if reuse else self._probabilities(prepared.samples)
             n_digits = len(self._classes)
-            for row, box in zip(proba, prepared.boxes):
+            for row, box, blob in zip(proba, prepared.boxes, prepared.blobs):
                 digit_proba = row[:n_digits]
                 order = np.argsort(-digit_proba, kind="stable")[:3]
                 best = int(order[0])
@@ -307,9 +319,10 @@ class Recognizer:
                         top=[(int(self._classes[i]), float(digit_proba[i])) for i in order],
                         box=tuple(int(v) for v in box),
                         rejected=rejected,
+                        blob=blob,
                     )
                 )
-        for result, trust in zip(results, trusted(sure)):
+        for result, trust in zip(results, trusted(sure, prepared.blobs)):
             result.uncertain = not trust
         text = "".join("?" if r.uncertain else str(r.digit) for r in results)
         return Recognition(
