@@ -38,6 +38,16 @@ def test_fit_predict_and_calibration(fitted, digits_8x8):
     assert fitted.calibration_["n_valid"] == 40
 
 
+def test_a_fixed_threshold_replaces_the_calibrated_one_and_says_so(digits_8x8):
+    X, y = digits_8x8
+    model = DigitCNN(**{**SMALL, "max_epochs": 1, "threshold": 0.37}).fit(X[:300], y[:300])
+    assert model.threshold_ == 0.37
+    assert 0.5 <= model.temperature_ <= 10.0  # the temperature is still fitted
+    assert "fixed" in model.calibration_["threshold"]
+    with pytest.raises(ValueError):
+        DigitCNN(**{**SMALL, "threshold": 1.5}).fit(X[:100], y[:100])
+
+
 def test_training_is_bit_identical_when_repeated(digits_8x8):
     X, y = digits_8x8
     a = DigitCNN(**{**SMALL, "max_epochs": 1}).fit(X[:300], y[:300])
