@@ -468,6 +468,37 @@ def test_prepare_reads_a_doubtful_digit_of_a_number_cut_in_two():
     assert len(whole.boxes) == 2 and whole.blobs == [0, 1]  # shape rules alone keep the pair
 
 
+def _broken_ring_row() -> Image.Image:
+    """A row: a ring, then a ring broken at top and bottom into "(" and ")", dark on paper."""
+    ink, _ = digit_row(1)
+    broken = np.zeros((ink.shape[0], 90), np.float32)
+    glyph = Image.new("L", (60, 80), 0)
+    ImageDraw.Draw(glyph).ellipse([4, 2, 56, 78], outline=255, width=9)
+    ring = np.asarray(glyph, np.float32) / 255
+    ring[:, 27:33] = 0  # the stroke broke at the top and the bottom: two full-height halves
+    broken[20:100, 10:70] = ring
+    row = np.concatenate([ink, broken], axis=1)
+    return Image.fromarray((255 - row * 230).astype(np.uint8))
+
+
+def _ring_judge(sure_of_ring: float):
+    def judge(samples):
+        # In MNIST format a digit fills its 20x20 box's height: a half ring is narrow.
+        widths = (samples.reshape(-1, 28, 28) > 0.3).any(axis=1).sum(axis=1)
+        return np.where(widths >= 11, sure_of_ring, 0.3)
+
+    return judge
+
+
+def test_prepare_joins_a_doubtful_digit_broken_into_two_full_height_pieces():
+    image = _broken_ring_row()
+    assert len(pp.prepare(image, "mnist").boxes) == 3  # shape rules alone: two full-height pieces
+    joined = pp.prepare(image, "mnist", judge=_ring_judge(0.99))
+    assert len(joined.boxes) == 2 and len(joined.samples) == 2
+    # Joined only when the model is sure of the whole.
+    assert len(pp.prepare(image, "mnist", judge=_ring_judge(0.6)).boxes) == 3
+
+
 def test_digits_n_merges_or_splits_to_exactly_n():
     ink, _ = digit_row(3)
     assert len(pp.segment(ink, digits=3)) == 3

@@ -935,6 +935,64 @@ def _split_doubtful(
     return [piece for i, g in enumerate(groups) for piece in (keep[i][1] if i in keep else [g])]
 
 
+# The other way round: two neighbours, one of them doubtful, at most MERGE_GAP times the
+# row's height apart and together no wider than MERGE_ASPECT times it, are re-read as
+# one digit, kept if it is a sure digit (SPLIT_SURE) scoring better than the two: a "0"
+# or a "4" whose stroke broke into two full-height pieces, which the shape rules (one
+# piece short, or overlapping) leave apart. Measured on bench_realistic: numbers read
+# exactly 93.3% -> 93.8% (seed 0), 96.4% -> 96.7% (seed 1); single digits and
+# non-digits unchanged.
+MERGE_GAP, MERGE_ASPECT = 0.3, 1.0
+
+
+def _merge_doubtful(
+    ink: np.ndarray, labels: np.ndarray, groups: list[_Group], confidence: np.ndarray, judge: Judge
+) -> tuple[list[_Group], np.ndarray] | None:
+    """Re-read neighbours, one of them doubtful, as one digit.
+
+    Returns the row's groups and their confidences with the pairs that read better
+    joined, joined (where two overlapping pairs do, the better one); None if none does.
+    """
+    height = _row_height(groups)
+    pairs = []
+    for i, (a, b) in enumerate(zip(groups, groups[1:])):
+        if min(confidence[i], confidence[i + 1]) >= DOUBT or b.x0 - a.x1 > MERGE_GAP * height:
+            continue
+        joined = a.merge(b)
+        if joined.width <= MERGE_ASPECT * max(height, joined.height):
+            pairs.append((i, joined))
+    if not pairs:
+        return None
+    tallest = max(g.height for g in groups)
+    sure = np.asarray(judge([_group_crop(ink, labels, m) for _, m in pairs]), dtype=np.float64)
+    joined_score = _log_conf(sure) + _shape_prior([m for _, m in pairs], tallest)
+    alone = _log_conf(confidence) + _shape_prior(groups, tallest)
+    best: dict[int, tuple[float, _Group, float]] = {}
+    for (i, m), score, conf in zip(pairs, joined_score, sure):
+        gain = score - alone[i] - alone[i + 1]
+        if conf >= SPLIT_SURE and gain > 0:
+            best[i] = (float(gain), m, float(conf))
+    if not best:
+        return None
+    chosen: set[int] = set()
+    for i in sorted(best, key=lambda k: -best[k][0]):  # pair i and i + 1 share a group with i - 1 and i + 1
+        if i - 1 not in chosen and i + 1 not in chosen:
+            chosen.add(i)
+    out: list[_Group] = []
+    out_conf: list[float] = []
+    i = 0
+    while i < len(groups):
+        if i in chosen:
+            out.append(best[i][1])
+            out_conf.append(best[i][2])
+            i += 2
+        else:
+            out.append(groups[i])
+            out_conf.append(float(confidence[i]))
+            i += 1
+    return out, np.asarray(out_conf)
+
+
 # Where a doubtful digit is tried cut in two: at the ink profile's weakest column near
 # each of these fractions of its width, within CUT_REACH of it (two touching digits
 # rarely meet exactly half way: a "1" beside a "0", a "7" whose bar reaches over its
@@ -1379,7 +1437,13 @@ def prepare(
     )
     if judge_crops is not None and digits is None and len(crops) >= 2:
         # The model reads these samples anyway: the recogniser's judge keeps its answer.
-        resplit = _split_doubtful(ink, labels, groups, judge(samples), judge_crops)
+        confidence = judge(samples)
+        merged = _merge_doubtful(ink, labels, groups, confidence, judge_crops)
+        if merged is not None:
+            groups, confidence = merged
+            crops = [_group_crop(ink, labels, g) for g in groups]
+            samples = np.stack([formatter(c) for c in crops])
+        resplit = _split_doubtful(ink, labels, groups, confidence, judge_crops)
         if resplit is not None:
             groups = resplit
             crops = [_group_crop(ink, labels, g) for g in groups]
