@@ -452,6 +452,27 @@ def test_a_doubtful_digit_is_cut_where_the_model_reads_it_best_not_only_in_the_m
     assert split[1].width <= 12 and split[2].width >= 40
 
 
+def test_a_wide_blob_alone_is_read_cut_where_both_halves_are_sure():
+    # A "1" touching a wide "0" at its foot, alone on the page: wider than 1.2x its
+    # height, so the reading offers cuts; the even cut goes through the ring.
+    blob = np.zeros((110, 110), np.float32)
+    blob[22:88, 5:11] = 1  # the 1
+    blob[22:88, 20:26] = blob[22:88, 84:90] = 1  # the 0's sides
+    blob[22:28, 20:90] = blob[82:88, 20:90] = 1  # its top and bottom
+    blob[82:88, 5:20] = 1  # the join
+    labels, mass = pp._label_ink(blob)
+
+    def judge(crops, sure=0.99):
+        # Sure of the bar (with a stub of the join) and of the whole ring, of nothing else.
+        return np.array([sure if c.shape[1] <= 16 or 64 <= c.shape[1] <= 72 else 0.2 for c in crops])
+
+    read = pp._segment_groups(blob, labels, mass, None, judge)
+    assert len(read) == 2 and read[0].width <= 16 and 64 <= read[1].width <= 72
+    # Only if the model is sure of both halves: otherwise the blob stays one digit.
+    unsure = pp._segment_groups(blob, labels, mass, None, lambda crops: judge(crops, 0.8))
+    assert len(unsure) == 1
+
+
 def test_prepare_reads_a_doubtful_digit_of_a_number_cut_in_two():
     row, _ = _touching_pair_row()
     image = Image.fromarray((255 - row * 230).astype(np.uint8))

@@ -847,13 +847,24 @@ WIDE_COST, WIDE_ASPECT, SPLIT_ASPECT = 5.0, 1.1, 1.2
 SHORT_COST, SHORT_HEIGHT = 8.0, 0.6
 
 
-def _readings(ink: np.ndarray, labels: np.ndarray, groups: list[_Group]) -> list[list[tuple[int, list[_Group]]]]:
-    """For each group index i, the ways digits can start there: (next index, digits)."""
+Reading = tuple[int, list[_Group], bool]
+
+
+def _readings(ink: np.ndarray, labels: np.ndarray, groups: list[_Group]) -> list[list[Reading]]:
+    """For each group index i, the ways digits can start there: (next index, digits, sure only).
+
+    A blob wide enough to be offered cut into digits (SPLIT_ASPECT) is cut evenly into
+    two or more, and also in two at the places `_cuts_in_two` tries (a "1" touching a
+    "0" meets it far from the middle); those uneven cuts are "sure only": they count
+    only if the model is sure (SPLIT_SURE) of both halves, or a wide single digit
+    would come out as two. Measured on bench_realistic: numbers read exactly 93.8% ->
+    94.3% (seed 0), 96.7% -> 96.9% (seed 1); single digits and non-digits unchanged.
+    """
     height = _row_height(groups)
-    options: list[list[tuple[int, list[_Group]]]] = []
+    options: list[list[Reading]] = []
     for i, g in enumerate(groups):
         ref = max(height, g.height)
-        here = [(i + 1, [g])]
+        here: list[Reading] = [(i + 1, [g], False)]
         merged = g
         for j in range(i + 1, min(i + 3, len(groups))):
             # A short piece close by may belong to this digit (a stroke broken at its
@@ -863,12 +874,19 @@ def _readings(ink: np.ndarray, labels: np.ndarray, groups: list[_Group]) -> list
             merged = merged.merge(groups[j])
             if merged.width > 1.3 * ref:
                 break
-            here.append((j + 1, [merged]))
+            here.append((j + 1, [merged], False))
         most = min(6, int(g.width / (0.35 * ref))) if g.width > SPLIT_ASPECT * ref else 1
         for parts in range(2, most + 1):
             pieces = _split_at(ink, labels, g, parts)
             if pieces:
-                here.append((i + 1, pieces))
+                here.append((i + 1, pieces, False))
+        if most >= 2:
+            even = {(p.x0, p.x1) for _, pieces, _ in here if len(pieces) == 2 for p in pieces}
+            here.extend(
+                (i + 1, pair, True)
+                for pair in _cuts_in_two(ink, labels, g)
+                if not {(p.x0, p.x1) for p in pair} <= even
+            )
         options.append(here)
     return options
 
@@ -1026,20 +1044,23 @@ def _best_reading(
     options = _readings(ink, labels, groups)
     candidates: dict[tuple[int, int, int, int], _Group] = {}
     for here in options:
-        for _, pieces in here:
+        for _, pieces, _ in here:
             for piece in pieces:
                 candidates.setdefault((piece.x0, piece.y0, piece.x1, piece.y1), piece)
     keys = list(candidates)
-    log_conf = _log_conf(judge([_group_crop(ink, labels, candidates[k]) for k in keys]))
+    confidence = np.asarray(judge([_group_crop(ink, labels, candidates[k]) for k in keys]), dtype=np.float64)
     prior = _shape_prior([candidates[k] for k in keys], max(g.height for g in groups))
-    score = dict(zip(keys, log_conf + prior))
+    score = dict(zip(keys, _log_conf(confidence) + prior))
+    sure = dict(zip(keys, confidence >= SPLIT_SURE))
     n = len(groups)
     limit = digits if digits is not None else 6 * n
     # best[i][c]: the best (score, digits) reading groups i.. with c digits.
     best: list[dict[int, tuple[float, list[_Group]]]] = [dict() for _ in range(n + 1)]
     best[n][0] = (0.0, [])
     for i in range(n - 1, -1, -1):
-        for nxt, pieces in options[i]:
+        for nxt, pieces, sure_only in options[i]:
+            if sure_only and not all(sure[(p.x0, p.y0, p.x1, p.y1)] for p in pieces):
+                continue
             gain = sum(score[(p.x0, p.y0, p.x1, p.y1)] for p in pieces)
             for count, (rest, tail) in best[nxt].items():
                 total = count + len(pieces)
