@@ -225,10 +225,10 @@ def _cnn_reader(**overrides):
         # Digits read from photos are less sure than clean MNIST ones: the calibrated
         # threshold (1% of correct validation digits under it, 0.779 for the shipped
         # model) marked 1.4-2.0% of the realistic single digits uncertain. 0.5 was chosen
-        # on data the benchmark does not report: realistic renders of the 6000 held-out
-        # validation digits (2100 images: 0.86% uncertain; 0.779: 1.86%) and non-digits of
-        # bench_realistic's seeds 2 and 3 (3.7% / 4.0% accepted), then checked on its
-        # seeds 0 and 1 (docs/benchmarks.md, sixth session).
+        # on data the benchmark does not report (benchmarks/choose_threshold.py): realistic
+        # renders of the held-out validation digits (2100 images: 0.90% uncertain; at
+        # 0.78, 1.90%) and non-digits of bench_realistic's seeds 2 and 3 (3.7% / 4.0%
+        # accepted), then checked on its seeds 0 and 1 (docs/benchmarks.md, sixth session).
         threshold=0.5,
     )
     return _with(model, overrides)
