@@ -23,22 +23,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from bench_realistic import _uptime as _load  # run as a script: benchmarks/ is on the path
 
 from digitrec import synth
 from digitrec.datasets import read_mnist
 from digitrec.recognizer import Recognizer, trusted
 
 THRESHOLDS = (0.3, 0.4, 0.45, 0.5, 0.52, 0.55, 0.6, 0.65, 0.7, 0.78, 0.85, 0.9)
-
-
-def _load() -> str:
-    try:
-        return "load average " + ", ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "load average unknown"
 
 
 def validation_digits(data_dir: str | None, validation_fraction: float = 0.1, random_state: int = 0):
