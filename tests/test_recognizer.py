@@ -182,6 +182,9 @@ def test_trusted_distrusts_every_digit_cut_from_a_blob_when_one_is_unsure():
     assert trusted([False, True, True], [0, 1, 2]) == [False, True, True]
     assert trusted([True, True, False, True], [0, 1, 1, 2]) == [True, False, False, True]
     assert trusted([True, True], [0, 0]) == [True, True]  # touching digits, both sure
+    assert trusted([False, True, True], []) == [False, True, True]  # no blobs known
+    with pytest.raises(ValueError):
+        trusted([True, True], [0])
 
 
 def test_a_row_mostly_unsure_is_all_uncertain(tiny_bundle, monkeypatch):

@@ -43,7 +43,8 @@ def trusted(sure: list[bool], blobs: list[int] | None = None) -> list[bool]:
     sure : list of bool
         Per digit, left to right: confident enough and not rejected.
     blobs : list of int, optional
-        Per digit, the blob of connected ink it was cut from (`Prepared.blobs`).
+        Per digit, the blob of connected ink it was cut from (`Prepared.blobs`);
+        None or empty: every digit is its own blob.
 
     Returns
     -------
@@ -51,8 +52,10 @@ def trusted(sure: list[bool], blobs: list[int] | None = None) -> list[bool]:
     """
     if len(sure) >= 2 and 2 * (len(sure) - sum(sure)) >= len(sure):
         return [False] * len(sure)
-    if blobs is None:
+    if not blobs:  # no blob known: each digit stands alone
         return list(sure)
+    if len(blobs) != len(sure):
+        raise ValueError(f"trusted: {len(sure)} digits but {len(blobs)} blobs")
     doubtful = {blob for blob, ok in zip(blobs, sure) if not ok}
     return [ok and blob not in doubtful for blob, ok in zip(blobs, sure)]
 
