@@ -617,9 +617,8 @@ def _fill_solid(ink: np.ndarray, dark: np.ndarray, darker: float) -> None:
         hole_dark, ring_dark = float(np.median(window[hole])), float(np.median(window[ring]))
         if hole_dark - ring_dark < SOLID_HOLE * max(hole_dark, 0.05):
             # With the faint rim between hole and ring: left, it would hollow the blob again.
-            box = ink[y0:y1, x0:x1]
-            box[hole | (near & (box > 0))] = 1.0
-
+            patch = ink[y0:y1, x0:x1]
+            patch[hole | (near & (patch > 0))] = 1.0
 
 
 def _ink_ramp(strong: float, floor: float) -> tuple[float, float] | None:
