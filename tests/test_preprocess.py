@@ -489,6 +489,28 @@ def test_prepare_reads_a_doubtful_digit_of_a_number_cut_in_two():
     assert len(whole.boxes) == 2 and whole.blobs == [0, 1]  # shape rules alone keep the pair
 
 
+def test_in_a_number_a_doubtful_blob_narrower_than_a_digit_is_tried_cut_too():
+    # A ring, then a "1" touching a thin "1" at the feet: together half as wide as tall.
+    ink, _ = digit_row(1)
+    pair = np.zeros((ink.shape[0], 60), np.float32)
+    pair[22:88, 5:11] = pair[22:88, 31:37] = 1
+    pair[82:88, 5:37] = 1
+    row = np.concatenate([ink, pair], axis=1)
+    labels, mass = pp._label_ink(row)
+    groups = pp._merge_overlapping(pp._components(labels, mass))
+    assert len(groups) == 2 and groups[1].width < 0.8 * groups[1].height
+
+    def judge(crops):
+        # Sure of a bar with a stub of the join, and of the ring; not of the pair whole.
+        return np.array([0.99 if c.shape[1] <= 20 or c.shape[1] >= 40 else 0.2 for c in crops])
+
+    split = pp._split_doubtful(row, labels, groups, np.array([0.99, 0.2]), judge)
+    assert split is not None and len(split) == 3
+    # Pieces of one blob (a letter cut into strokes) get no such second chance.
+    one_blob = [pp._Group(g.x0, g.y0, g.x1, g.y1, [1]) for g in groups]
+    assert pp._split_doubtful(row, labels, one_blob, np.array([0.99, 0.2]), judge) is None
+
+
 def _broken_ring_row() -> Image.Image:
     """A row: a ring, then a ring broken at top and bottom into "(" and ")", dark on paper."""
     ink, _ = digit_row(1)
