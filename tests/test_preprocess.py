@@ -473,6 +473,24 @@ def test_a_wide_blob_alone_is_read_cut_where_both_halves_are_sure():
     assert len(unsure) == 1
 
 
+def test_a_wide_blob_alone_read_whole_as_a_sure_digit_stays_whole():
+    # Standing in for a "2" drawn with a loop: one blob wider than 1.2x its height,
+    # whose halves the model also reads as sure digits ("22").
+    blob = np.zeros((100, 150), np.float32)
+    blob[20:26, 10:140] = blob[74:80, 10:140] = 1
+    blob[20:80, 10:16] = blob[20:80, 134:140] = 1
+    labels, mass = pp._label_ink(blob)
+
+    def judge(crops, whole=0.99):
+        return np.array([whole if c.shape[1] >= 120 else 0.99 for c in crops])
+
+    assert len(pp._segment_groups(blob, labels, mass, None, judge)) == 1
+    # Doubtful whole: the reading may cut it.
+    assert len(pp._segment_groups(blob, labels, mass, None, lambda crops: judge(crops, 0.3))) >= 2
+    # A caller who says two digits still gets two.
+    assert len(pp._segment_groups(blob, labels, mass, 2, judge)) == 2
+
+
 def test_prepare_reads_a_doubtful_digit_of_a_number_cut_in_two():
     row, _ = _touching_pair_row()
     image = Image.fromarray((255 - row * 230).astype(np.uint8))

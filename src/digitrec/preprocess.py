@@ -1059,6 +1059,14 @@ def _best_reading(
     confidence = np.asarray(judge([_group_crop(ink, labels, candidates[k]) for k in keys]), dtype=np.float64)
     prior = _shape_prior([candidates[k] for k in keys], max(g.height for g in groups))
     score = dict(zip(keys, _log_conf(confidence) + prior))
+    if digits is None and len(groups) == 1:
+        # An image that is one blob the model reads whole as a sure digit is that digit,
+        # however wide: a "2" drawn with a loop was cut into two sure "2"s. Measured on
+        # bench_realistic: single digits 99.0% -> 99.3% on seed 3 (one symbol more read
+        # as a digit there, 4.0% -> 4.2%); seeds 0, 1 and 2 unchanged.
+        whole = groups[0]
+        if confidence[keys.index((whole.x0, whole.y0, whole.x1, whole.y1))] >= SPLIT_SURE:
+            return [whole]
     sure = dict(zip(keys, confidence >= SPLIT_SURE))
     n = len(groups)
     limit = digits if digits is not None else 6 * n
