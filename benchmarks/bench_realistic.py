@@ -37,7 +37,7 @@ from digitrec import synth
 from digitrec.datasets import read_mnist
 from digitrec.errors import DigitrecError
 from digitrec.fileio import atomic_write_bytes
-from digitrec.recognizer import Recognizer, trusted
+from digitrec.recognizer import DigitResult, Recognizer, trusted_at
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.98, 0.99)
 
@@ -104,10 +104,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _read(rec: Recognizer, image) -> tuple[str, list[tuple[int, float, bool, bool, int]]]:
-    """Text, and per digit (digit, confidence, uncertain, rejected by a reject class, blob)."""
+def _read(rec: Recognizer, image) -> tuple[str, list[DigitResult]]:
+    """Text, and the digits read."""
     result = rec.recognize(image)
-    return result.text, [(d.digit, d.confidence, d.uncertain, d.rejected, d.blob) for d in result.digits]
+    return result.text, result.digits
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,19 +147,19 @@ def main(argv: list[str] | None = None) -> int:
         stats["n"] += 1
         text, digits = _read(rec, image)
         found_one = len(digits) == 1
-        correct = found_one and str(digits[0][0]) == label
+        correct = found_one and str(digits[0].digit) == label
         stats["correct"] += correct
         stats["count_wrong"] += not found_one
-        stats["uncertain"] += any(d[2] for d in digits) or not digits
+        stats["uncertain"] += any(d.uncertain for d in digits) or not digits
         stats["exact"] += text == label
-        real_conf.append((max((d[1] for d in digits), default=0.0) if found_one else 0.0, correct,
-                          found_one and digits[0][3]))
+        real_conf.append((max((d.confidence for d in digits), default=0.0) if found_one else 0.0, correct,
+                          found_one and digits[0].rejected))
         if not correct and saved[style] < args.keep:
             saved[style] += 1
             _save(image, failures, f"single-{style}-{stats['n']:03d}-true{label}-read{text or 'none'}")
         for name, other in others.items():
             other_text, other_digits = _read(other, image)
-            stats[f"8x8-{name}"] += len(other_digits) == 1 and str(other_digits[0][0]) == label
+            stats[f"8x8-{name}"] += len(other_digits) == 1 and str(other_digits[0].digit) == label
 
     print(f"\n## Single digits ({args.per_style} MNIST test digits per style)\n")
     header = ["style", "n", f"{rec.name} correct", "digit count wrong", "uncertain", "text exact"]
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = numbers[style]
         stats["n"] += 1
         text, digits = _read(rec, image)
-        top = "".join(str(d[0]) for d in digits)
+        top = "".join(str(d.digit) for d in digits)
         stats["top_exact"] += top == label
         stats["exact"] += text == label
         stats["count_wrong"] += len(digits) != len(label)
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---------------------------------------------------------------- non-digits
     print(f"\n## Non-digits ({args.non_digits} per kind, styles in turn)\n")
-    kinds: dict[str, list[list[tuple[int, float, bool, bool, int]]]] = defaultdict(list)
+    kinds: dict[str, list[list[DigitResult]]] = defaultdict(list)
     fonts = None
     if args.fonts:
         words = [w for w in args.fonts.split(",") if w]
@@ -219,16 +219,13 @@ def main(argv: list[str] | None = None) -> int:
     for image, kind, style in synth.make_non_digit_set(per_kind=args.non_digits, seed=args.seed, fonts=fonts):
         text, digits = _read(rec, image)
         kinds[kind].append(digits)
-        if any(not d[2] for d in digits) and saved[f"nd-{kind}"] < args.keep:
+        if any(not d.uncertain for d in digits) and saved[f"nd-{kind}"] < args.keep:
             saved[f"nd-{kind}"] += 1
             _save(image, failures, f"nondigit-{kind}-{style}-{len(kinds[kind]):03d}-read{text}")
 
     def accepted(digits, threshold):
-        # Accepted: some digit in the answer is trusted (confident, not rejected, not in
-        # a row mostly unsure nor cut from a blob with an unsure piece: recognizer.trusted),
-        # as the recogniser decides at t.
-        sure = [conf >= threshold and not rejected for _, conf, _, rejected, _ in digits]
-        return any(trusted(sure, [blob for *_, blob in digits]))
+        # Accepted: some digit in the answer is trusted, as the recogniser decides at t.
+        return any(trusted_at(digits, threshold))
 
     rows = []
     for kind, results in kinds.items():

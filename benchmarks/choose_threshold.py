@@ -29,7 +29,7 @@ from bench_realistic import _uptime as _load  # run as a script: benchmarks/ is 
 
 from digitrec import synth
 from digitrec.datasets import read_mnist
-from digitrec.recognizer import Recognizer, trusted
+from digitrec.recognizer import DigitResult, Recognizer, trusted_at
 
 THRESHOLDS = (0.3, 0.4, 0.45, 0.5, 0.52, 0.55, 0.6, 0.65, 0.7, 0.78, 0.85, 0.9)
 
@@ -60,22 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     card = rec.bundle.card
     print(f"# choose_threshold: model {rec.name} (card threshold {card.get('threshold')}), {_load()}")
     X, y = validation_digits(args.data_dir)
-    # Per image: (confidence, rejected, blob) of each digit read.
-    reals: list[tuple[str, list[tuple[float, bool, int]]]] = []
+    # Per image: whether it was read right as one digit, and the digits read.
+    reals: list[tuple[str, list[DigitResult]]] = []
     for image, label, _ in synth.make_set(X, y, per_style=args.per_style, seed=args.render_seed):
         result = rec.recognize(image)
         correct = len(result.digits) == 1 and str(result.digits[0].digit) == label
-        reals.append(("right" if correct else "wrong", [(d.confidence, d.rejected, d.blob) for d in result.digits]))
+        reals.append(("right" if correct else "wrong", result.digits))
     seeds = [int(s) for s in args.non_digit_seeds.split(",") if s]
-    others: dict[int, list[list[tuple[float, bool, int]]]] = {}
+    others: dict[int, list[list[DigitResult]]] = {}
     for seed in seeds:
         others[seed] = []
         for image, _, _ in synth.make_non_digit_set(per_kind=args.non_digits, seed=seed):
             result = rec.recognize(image)
-            others[seed].append([(d.confidence, d.rejected, d.blob) for d in result.digits])
-
-    def trusted_at(digits: list[tuple[float, bool, int]], t: float) -> list[bool]:
-        return trusted([c >= t and not r for c, r, _ in digits], [b for *_, b in digits])
+            others[seed].append(result.digits)
 
     print(f"\nreal digits: {len(reals)} renders of validation digits; non-digits: "
           f"{', '.join(f'{len(v)} of seed {s}' for s, v in others.items())}\n")

@@ -666,6 +666,16 @@ class _Group:
     labels: list[int]
 
     @property
+    def key(self) -> tuple[int, int, int, int]:
+        """Its box: candidate digits with the same box are the same digit."""
+        return (self.x0, self.y0, self.x1, self.y1)
+
+    @property
+    def blob(self) -> tuple[int, ...]:
+        """Its stroke labels: pieces cut from one blob keep them; distinct blobs share none."""
+        return tuple(self.labels)
+
+    @property
     def width(self) -> int:
         return self.x1 - self.x0
 
@@ -939,7 +949,7 @@ def _split_doubtful(
     if len(groups) < 2:
         return None
     height = _row_height(groups)
-    aspect = NUMBER_DOUBT_ASPECT if len({tuple(g.labels) for g in groups}) >= 2 else DOUBT_ASPECT
+    aspect = NUMBER_DOUBT_ASPECT if len({g.blob for g in groups}) >= 2 else DOUBT_ASPECT
     cuts: list[tuple[int, list[_Group]]] = []  # (group index, its two halves), several cuts per group
     for i, (g, conf) in enumerate(zip(groups, confidence)):
         if conf < DOUBT and g.width > aspect * max(height, g.height):
@@ -1054,20 +1064,18 @@ def _best_reading(
     for here in options:
         for _, pieces, _ in here:
             for piece in pieces:
-                candidates.setdefault((piece.x0, piece.y0, piece.x1, piece.y1), piece)
+                candidates.setdefault(piece.key, piece)
     keys = list(candidates)
     confidence = np.asarray(judge([_group_crop(ink, labels, candidates[k]) for k in keys]), dtype=np.float64)
     prior = _shape_prior([candidates[k] for k in keys], max(g.height for g in groups))
     score = dict(zip(keys, _log_conf(confidence) + prior))
-    if digits is None and len(groups) == 1:
+    sure = dict(zip(keys, confidence >= SPLIT_SURE))
+    if digits is None and len(groups) == 1 and sure[groups[0].key]:
         # An image that is one blob the model reads whole as a sure digit is that digit,
         # however wide: a "2" drawn with a loop was cut into two sure "2"s. Measured on
         # bench_realistic: single digits 99.0% -> 99.3% on seed 3 (one symbol more read
         # as a digit there, 4.0% -> 4.2%); seeds 0, 1 and 2 unchanged.
-        whole = groups[0]
-        if confidence[keys.index((whole.x0, whole.y0, whole.x1, whole.y1))] >= SPLIT_SURE:
-            return [whole]
-    sure = dict(zip(keys, confidence >= SPLIT_SURE))
+        return [groups[0]]
     n = len(groups)
     limit = digits if digits is not None else 6 * n
     # best[i][c]: the best (score, digits) reading groups i.. with c digits.
@@ -1075,9 +1083,9 @@ def _best_reading(
     best[n][0] = (0.0, [])
     for i in range(n - 1, -1, -1):
         for nxt, pieces, sure_only in options[i]:
-            if sure_only and not all(sure[(p.x0, p.y0, p.x1, p.y1)] for p in pieces):
+            if sure_only and not all(sure[p.key] for p in pieces):
                 continue
-            gain = sum(score[(p.x0, p.y0, p.x1, p.y1)] for p in pieces)
+            gain = sum(score[p.key] for p in pieces)
             for count, (rest, tail) in best[nxt].items():
                 total = count + len(pieces)
                 if total > limit:
@@ -1493,7 +1501,6 @@ def prepare(
         )
         for g in groups
     ]
-    # Pieces cut from one blob keep its stroke labels; distinct blobs share none.
     blob_of: dict[tuple[int, ...], int] = {}
-    blobs = [blob_of.setdefault(tuple(g.labels), len(blob_of)) for g in groups]
+    blobs = [blob_of.setdefault(g.blob, len(blob_of)) for g in groups]
     return Prepared(boxes=boxes, samples=samples, size=size, crops=crops, blobs=blobs)

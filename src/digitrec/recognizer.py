@@ -9,6 +9,7 @@ in the text). Recognising imports neither torch nor scikit-learn for an ONNX bun
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from digitrec.bundle import Bundle, load_bundle, resolve_model
 from digitrec.errors import BundleError, DigitrecError, UsageError
 from digitrec.preprocess import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Box, ImageSource, prepare
 
-__all__ = ["DigitResult", "Recognition", "Recognizer", "error_result", "trusted", "DEFAULT_THRESHOLD"]
+__all__ = ["DigitResult", "Recognition", "Recognizer", "error_result", "trusted", "trusted_at", "DEFAULT_THRESHOLD"]
 
 #: The threshold used when a model's card names none.
 DEFAULT_THRESHOLD = 0.5
@@ -102,6 +103,27 @@ class DigitResult:
             "top": [[int(d), round(float(p), 6)] for d, p in self.top],
             "box": [int(v) for v in self.box],
         }
+
+
+def trusted_at(digits: Sequence[DigitResult], threshold: float) -> list[bool]:
+    """Which of a recognition's digits the recogniser trusts at ``threshold`` (`trusted`).
+
+    A digit is sure when its confidence reaches the threshold and the reject output did
+    not win; `trusted` then applies the row's and the blobs' rules. The recogniser
+    marks the others uncertain; the benchmarks sweep ``threshold`` with it.
+
+    Parameters
+    ----------
+    digits : sequence of DigitResult
+        One image's digits, left to right.
+    threshold : float
+
+    Returns
+    -------
+    list of bool
+    """
+    sure = [d.confidence >= threshold and not d.rejected for d in digits]
+    return trusted(sure, [d.blob for d in digits])
 
 
 @dataclass
@@ -302,7 +324,6 @@ class Recognizer:
             judge=judge,
         )
         results: list[DigitResult] = []
-        sure: list[bool] = []
         if len(prepared.boxes):
             reuse = last and last[0][0] is prepared.samples
             proba = last[0][1] if reuse else self._probabilities(prepared.samples)
@@ -313,7 +334,6 @@ class Recognizer:
                 best = int(order[0])
                 confidence = float(digit_proba[best])
                 rejected = bool(self.bundle.has_reject and row[n_digits] > confidence)
-                sure.append(confidence >= self.threshold and not rejected)
                 results.append(
                     DigitResult(
                         digit=int(self._classes[best]),
@@ -325,7 +345,7 @@ class Recognizer:
                         blob=blob,
                     )
                 )
-        for result, trust in zip(results, trusted(sure, prepared.blobs)):
+        for result, trust in zip(results, trusted_at(results, self.threshold)):
             result.uncertain = not trust
         text = "".join("?" if r.uncertain else str(r.digit) for r in results)
         return Recognition(
