@@ -117,6 +117,36 @@ def test_a_number_is_read_by_the_model_once(tiny_bundle, monkeypatch):
     assert all(not np.array_equal(a, b) for i, a in enumerate(batches) for b in batches[i + 1 :])
 
 
+def test_recognize_batch_answers_as_recognize_does_and_goes_on_after_a_bad_image(tiny_bundle, monkeypatch):
+    rec = Recognizer.load(tiny_bundle)
+    images = [png(glyphs(1)), png(glyphs(3)), b"not an image", glyphs(2), png(Image.new("L", (90, 60), 250))]
+    expected = [rec.recognize(image).to_dict() for image in images[:2]] + [None] + [
+        rec.recognize(image).to_dict() for image in images[3:]
+    ]
+    calls = []
+    predict = rec.bundle.predict_proba
+    monkeypatch.setattr(rec.bundle, "predict_proba", lambda samples: calls.append(len(samples)) or predict(samples))
+    answers = rec.recognize_batch(images)
+    assert len(answers) == len(images)
+    assert isinstance(answers[2], UnsupportedImageError)
+    for answer, want in zip(answers, expected):
+        if want is not None:
+            assert answer.to_dict() == want
+    # Digits segmentation did not already judge go to the model together, once.
+    assert calls.count(max(calls)) == 1 and max(calls) >= 3
+
+
+def test_recognize_batch_takes_a_digit_count_per_image(rec):
+    one, three = glyphs(1), glyphs(3)
+    answers = rec.recognize_batch([three, three, one], digits=[2, None, 1])
+    assert [len(a.digits) for a in answers] == [2, 3, 1]
+    assert [len(a.digits) for a in rec.recognize_batch([three, three], digits=2)] == [2, 2]
+    with pytest.raises(UsageError, match="2 images but 3"):
+        rec.recognize_batch([one, one], digits=[1, 1, 1])
+    assert isinstance(rec.recognize_batch([Image.new("L", (50, 50), 255)], digits=1)[0], SegmentationError)
+    assert rec.recognize_batch([]) == []
+
+
 def test_digits_n_gives_exactly_n_or_says_why(rec):
     assert len(rec.recognize(glyphs(3), digits=3).digits) == 3
     assert len(rec.recognize(glyphs(3), digits=2).digits) == 2

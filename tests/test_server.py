@@ -279,6 +279,89 @@ def test_recognition_runs_off_the_event_loop(settings):
     assert total < 3.0, "four 1 s recognitions should overlap on four recognition threads, not queue one by one"
 
 
+class _Recording:
+    """Reads an image (any object) as itself; records how the images came: alone or in batches."""
+
+    name = "recording"
+
+    def __init__(self, hold=None, broken=()):
+        self.calls, self.hold, self.broken = [], hold, set(broken)
+
+    def recognize(self, image, *, digits=None):
+        self.calls.append(1)
+        if self.hold is not None:
+            self.hold.wait(5)
+        if image in self.broken:
+            raise RuntimeError(f"bug on {image}")
+        if image == "bad":
+            raise SegmentationError(f"cannot split {image}")
+        return (image, digits)
+
+    def recognize_batch(self, images, *, digits=None):
+        self.calls.append(len(images))
+        if self.broken & set(images):
+            raise RuntimeError("bug somewhere in the batch")
+        return [SegmentationError("x") if i == "bad" else (i, d) for i, d in zip(images, digits)]
+
+
+def _run_batcher(scenario):
+    from digitrec.server.batcher import Batcher
+
+    async def main():
+        batcher = Batcher(threads=1)
+        try:
+            return await scenario(batcher)
+        finally:
+            batcher.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # Playwright may hold a loop in this thread
+        return pool.submit(asyncio.run, main()).result()
+
+
+def test_images_waiting_are_read_together_in_one_batch():
+    import threading
+
+    hold = threading.Event()
+    rec = _Recording(hold)
+
+    async def scenario(batcher):
+        first = asyncio.ensure_future(batcher.recognize(rec, "first"))
+        while not rec.calls:  # the thread is busy with the first image ...
+            await asyncio.sleep(0.01)
+        rest = [asyncio.ensure_future(batcher.recognize(rec, f"img{i}", digits=i)) for i in range(6)]
+        await asyncio.sleep(0.05)  # ... while six more wait
+        hold.set()
+        return await first, await asyncio.gather(*rest, return_exceptions=True)
+
+    first, rest = _run_batcher(scenario)
+    assert first == ("first", None)
+    assert rest == [(f"img{i}", i) for i in range(6)]
+    assert rec.calls == [1, 6], "the six waiting images should have been read in one batch"
+
+
+def test_a_batch_with_a_bad_image_answers_every_other_image():
+    import threading
+
+    hold = threading.Event()
+    rec = _Recording(hold, broken={"buggy"})
+
+    async def scenario(batcher):
+        first = asyncio.ensure_future(batcher.recognize(rec, "first"))
+        while not rec.calls:
+            await asyncio.sleep(0.01)
+        names = ["a", "buggy", "bad", "b"]
+        rest = [asyncio.ensure_future(batcher.recognize(rec, name)) for name in names]
+        await asyncio.sleep(0.05)
+        hold.set()
+        await first
+        return await asyncio.gather(*rest, return_exceptions=True)
+
+    a, buggy, bad, b = _run_batcher(scenario)
+    assert a == ("a", None) and b == ("b", None)
+    assert isinstance(buggy, RuntimeError) and "buggy" in str(buggy)  # found alone, after the batch failed
+    assert isinstance(bad, SegmentationError)
+
+
 def test_providers_need_no_thread_pool():
     import inspect
 

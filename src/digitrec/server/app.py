@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import FileResponse, HTMLResponse
 
 from digitrec.errors import require
+from digitrec.server.batcher import Batcher
 from digitrec.server.errors import install_error_handlers
 from digitrec.server.middleware import BodyLimitMiddleware, TokenMiddleware
 from digitrec.server.routers import health, models, recognize
@@ -85,13 +85,12 @@ def create_app(settings: ServerSettings | None = None, *, recognizer: Any = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The model is loaded once per process, before the first request.
         app.state.recognizer = recognizer if recognizer is not None else load_recognizer(settings)
-        # A plain executor: the cheapest hop off the event loop (recognising a canvas
-        # takes ~1.5 ms, so the hop's own cost shows).
-        app.state.executor = ThreadPoolExecutor(settings.inference_threads, thread_name_prefix="digitrec-recognize")
+        # Recognition threads that read the images waiting together (see `Batcher`).
+        app.state.batcher = Batcher(settings.inference_threads)
         try:
             yield
         finally:
-            app.state.executor.shutdown(wait=False, cancel_futures=True)
+            app.state.batcher.close()
 
     app = FastAPI(
         title="digitrec",

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from digitrec.server.settings import ServerSettings
 
 if TYPE_CHECKING:
-    from digitrec.recognizer import Recognizer
+    from digitrec.preprocess import ImageSource
+    from digitrec.recognizer import Recognition, Recognizer
 
 __all__ = ["get_recognizer", "get_settings", "off_the_loop"]
-
-T = TypeVar("T")
-
 
 # The providers are ``async def`` although they do not wait for anything: FastAPI runs
 # a plain ``def`` dependency on its thread pool, one more thread hop per request.
@@ -32,6 +28,6 @@ async def get_settings(request: Request) -> ServerSettings:
     return request.app.state.settings
 
 
-async def off_the_loop(request: Request, work: Callable[[], T]) -> T:
-    """Run ``work`` on this process's recognition threads, so the event loop keeps serving."""
-    return await asyncio.get_running_loop().run_in_executor(request.app.state.executor, work)
+async def off_the_loop(request: Request, recognizer: Recognizer, image: ImageSource, digits: int | None) -> Recognition:
+    """Read ``image`` on this process's recognition threads (`Batcher`), so the event loop keeps serving."""
+    return await request.app.state.batcher.recognize(recognizer, image, digits)

@@ -2,13 +2,15 @@
 
 The handlers are ``async`` only to read the body (a raw ``image/*`` body cannot
 be read from a plain ``def`` handler); recognition itself runs on the process's
-recognition threads (`off_the_loop`), so the event loop keeps accepting
-requests while a digit is read. The answer is the ``to_dict()`` object
-serialised once, compactly, without a second validation pass.
+recognition threads (`off_the_loop`, `digitrec.server.batcher`), so the event loop
+keeps accepting requests while a digit is read, and the images waiting are read
+together. The answer is the ``to_dict()`` object serialised once, compactly, without
+a second validation pass.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from typing import Annotated, Any
@@ -18,6 +20,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from digitrec.errors import DigitrecError, InvalidImageError, UnsupportedImageError, UsageError
+from digitrec.recognizer import error_result
 from digitrec.server.dependencies import get_recognizer, off_the_loop
 from digitrec.server.schemas import BatchOut, ErrorOut, RecognitionOut
 from digitrec.server.settings import MAX_BATCH_FILES
@@ -180,13 +183,8 @@ async def recognize(
     """Read the digits in one image and answer the ``digitrec predict --json`` object."""
     digits, include_samples = _options(request)
     name, data = await _single_image(request)
-
-    def work() -> dict:
-        result = recognizer.recognize(_named(data, name), digits=digits)
-        return result.to_dict(path=name, include_samples=include_samples)
-
-    result = await off_the_loop(request, work)
-    return _json(result)
+    result = await off_the_loop(request, recognizer, _named(data, name), digits)
+    return _json(result.to_dict(path=name, include_samples=include_samples))
 
 
 @router.post(
@@ -219,19 +217,15 @@ async def recognize_batch(
             raise UsageError(f"at most {MAX_BATCH_FILES} files per batch request; split the upload")
         uploads = [await _read_upload(value, "files") for value in values]
 
-    def work() -> list[dict]:
-        from digitrec.recognizer import error_result
+    async def one(name: str | None, data: bytes) -> dict:
+        try:
+            if not data:
+                raise InvalidImageError("the image is empty (0 bytes)")
+            result = await off_the_loop(request, recognizer, _named(data, name), digits)
+            return result.to_dict(path=name, include_samples=include_samples)
+        except DigitrecError as exc:
+            return error_result(name, exc)
 
-        rows = []
-        for name, data in uploads:
-            try:
-                if not data:
-                    raise InvalidImageError("the image is empty (0 bytes)")
-                result = recognizer.recognize(_named(data, name), digits=digits)
-                rows.append(result.to_dict(path=name, include_samples=include_samples))
-            except DigitrecError as exc:
-                rows.append(error_result(name, exc))
-        return rows
-
-    rows = await off_the_loop(request, work)
-    return _json({"results": rows})
+    # Queued together, the files are read as one batch (or shared out between the threads).
+    rows = await asyncio.gather(*(one(name, data) for name, data in uploads))
+    return _json({"results": list(rows)})

@@ -1,0 +1,155 @@
+"""Recognition off the event loop, in batches: the requests waiting are read together.
+
+A request's image is queued; a recognition thread takes every image waiting (up to
+`MAX_BATCH`), reads them with one `Recognizer.recognize_batch` call and hands the
+answers back to the event loop in one wake-up. Under load this is cheaper per request
+than a thread-pool hop per image: the model runs once per batch, each step stays in
+the processor's caches, and the event loop and the recognition thread trade the
+GIL once per batch instead of once per request (docs/benchmarks.md). When requests
+come one at a time, a batch is one image and nothing waits for anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from digitrec.preprocess import ImageSource
+
+__all__ = ["Batcher", "MAX_BATCH"]
+
+#: The most images one thread reads in one go: a bound on how long the first of them
+#: waits for the last (a canvas takes ~1 ms, so ~16 ms), with most of the saving won.
+MAX_BATCH = 16
+
+
+@dataclass
+class _Job:
+    recognizer: Any
+    image: ImageSource
+    digits: int | None
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+
+
+class Batcher:
+    """Recognition threads fed by one queue.
+
+    Parameters
+    ----------
+    threads : int, default=1
+        Recognition threads. With several, a thread takes its share of the waiting
+        images, not all of them, so that slow images are read side by side.
+    max_batch : int, default=MAX_BATCH
+    """
+
+    def __init__(self, threads: int = 1, max_batch: int = MAX_BATCH) -> None:
+        self.max_batch = max(1, int(max_batch))
+        self._jobs: deque[_Job] = deque()
+        self._ready = threading.Condition()
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._run, name=f"digitrec-recognize-{i}", daemon=True)
+            for i in range(max(1, int(threads)))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    async def recognize(self, recognizer: Any, image: ImageSource, digits: int | None = None) -> Any:
+        """Read one image on a recognition thread.
+
+        Parameters
+        ----------
+        recognizer : Recognizer
+            Anything with ``recognize(image, digits=)``; its ``recognize_batch(images,
+            digits=)`` reads the images of a batch together when it has one.
+        image : ImageSource
+        digits : int, optional
+
+        Returns
+        -------
+        Recognition
+            Or the image's `DigitrecError`, raised here.
+        """
+        loop = asyncio.get_running_loop()
+        job = _Job(recognizer, image, digits, loop.create_future(), loop)
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the recognition threads have stopped")
+            self._jobs.append(job)
+            self._ready.notify()
+        return await job.future
+
+    def close(self) -> None:
+        """Stop the threads once the images already queued are read."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+
+    def _take(self) -> list[_Job] | None:
+        with self._ready:
+            while not self._jobs and not self._closed:
+                self._ready.wait()
+            if not self._jobs:
+                return None
+            share = -(-len(self._jobs) // len(self._threads))
+            return [self._jobs.popleft() for _ in range(min(share, self.max_batch))]
+
+    def _run(self) -> None:
+        while (jobs := self._take()) is not None:
+            try:
+                outcomes = self._read(jobs)
+            except BaseException as exc:  # noqa: BLE001 - never leave a request waiting forever
+                outcomes = [exc] * len(jobs)
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Any]]] = {}
+            for job, outcome in zip(jobs, outcomes):
+                by_loop.setdefault(job.loop, []).append((job, outcome))
+            for loop, done in by_loop.items():
+                try:
+                    loop.call_soon_threadsafe(_settle, done)
+                except RuntimeError:  # that loop has closed: nobody is waiting any more
+                    pass
+
+    def _read(self, jobs: list[_Job]) -> list[Any]:
+        """Each job's Recognition or exception, in order; jobs for one recognizer are read together."""
+        outcomes: list[Any] = [None] * len(jobs)
+        groups: dict[int, list[int]] = {}
+        for index, job in enumerate(jobs):
+            groups.setdefault(id(job.recognizer), []).append(index)
+        for indices in groups.values():
+            for index, outcome in zip(indices, _read_together([jobs[i] for i in indices])):
+                outcomes[index] = outcome
+        return outcomes
+
+
+def _read_together(jobs: list[_Job]) -> list[Any]:
+    """One recognizer's jobs; one image's failure never costs another its answer."""
+    recognizer = jobs[0].recognizer
+    batch = getattr(recognizer, "recognize_batch", None)
+    if batch is not None and len(jobs) > 1:
+        try:
+            return list(batch([j.image for j in jobs], digits=[j.digits for j in jobs]))
+        except Exception:  # noqa: BLE001 - a bug on one image: read them one by one to find it
+            pass
+    outcomes: list[Any] = []
+    for job in jobs:
+        try:
+            outcomes.append(recognizer.recognize(job.image, digits=job.digits))
+        except Exception as exc:  # noqa: BLE001 - handed to the request, whose handler answers it
+            outcomes.append(exc)
+    return outcomes
+
+
+def _settle(done: list[tuple[_Job, Any]]) -> None:
+    for job, outcome in done:
+        if job.future.done():  # the request was cancelled (its client went away)
+            continue
+        if isinstance(outcome, BaseException):
+            job.future.set_exception(outcome)
+        else:
+            job.future.set_result(outcome)
+
