@@ -123,13 +123,38 @@ def test_recognize_many_is_lazy(scans, model):
             consumed.append(path)
             yield path
 
-    results = recognize_many(paths(), model=model)
+    results = recognize_many(paths(), model=model, chunk_size=1)
     assert consumed == []  # nothing read before asked
     first = next(results)
     assert consumed == [first["path"]]
     assert set(first) == {"path", "text", "digits", "model"}
     second = next(results)
     assert len(consumed) == 2 and second["path"] == consumed[1]
+    # Read a chunk at a time (the model once over the chunk's digits), and no more.
+    consumed.clear()
+    chunked = recognize_many(paths(), model=model, chunk_size=4)
+    assert next(chunked)["path"] == consumed[0] and len(consumed) == 4
+
+
+def test_a_chunk_answers_as_each_file_alone_even_when_one_trips_a_bug(scans, model, monkeypatch):
+    from digitrec.batch import recognize_chunk, recognize_one
+    from digitrec.recognizer import Recognizer
+
+    recognizer = Recognizer.load(model)
+    paths = [str(p) for p in expand_inputs([scans])][:6]
+    alone = [recognize_one(recognizer, path, None) for path in paths]
+    assert recognize_chunk(recognizer, paths, None) == alone
+    real = recognizer._prepare
+
+    def buggy(image, digits):
+        if str(image) == paths[2]:
+            raise ZeroDivisionError("a bug")
+        return real(image, digits)
+
+    monkeypatch.setattr(recognizer, "_prepare", buggy)
+    rows = recognize_chunk(recognizer, paths, None)
+    assert rows[2]["error"]["code"] == "internal_error" and "ZeroDivisionError" in rows[2]["error"]["message"]
+    assert rows[:2] + rows[3:] == alone[:2] + alone[3:]
 
 
 def test_pool_keeps_a_bounded_number_of_paths_in_flight(scans, model):

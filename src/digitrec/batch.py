@@ -244,7 +244,8 @@ def recognize_many(
         `distributed.LocalCluster` of ``workers`` processes. Needs the
         ``digitrec[batch]`` extra. Results then come in completion order.
     chunk_size : int, optional
-        Images per task sent to a worker (default: 8).
+        Images read together, the model once over all their digits, and sent to a
+        worker as one task (default: 8).
 
     Yields
     ------
@@ -289,7 +290,7 @@ def recognize_many(
 
         # Loaded now, so a bad model fails on the call rather than on first use.
         recognizer = Recognizer.load(model, threshold=threshold, threads=1)
-        return (recognize_one(recognizer, path, digits) for path in items)
+        return (result for chunk in _chunks(items, chunk_size) for result in recognize_chunk(recognizer, chunk, digits))
     from digitrec.bundle import resolve_model
 
     model_path = os.fspath(resolve_model(model))
@@ -319,6 +320,25 @@ def recognize_one(recognizer: Any, path: str, digits: int | None) -> dict[str, A
                 "please report it with the file",
             },
         }
+
+
+def recognize_chunk(recognizer: Any, paths: list[str], digits: int | None) -> list[dict[str, Any]]:
+    """Recognise a few files with a loaded `Recognizer`, the model running once over all their digits.
+
+    The answers are `recognize_one`'s, in order (`Recognizer.recognize_batch`: 10-15%
+    less time a canvas, about 6% a photo, docs/benchmarks.md); a file that cannot be
+    read becomes its error object, and a bug on one file costs only that file.
+    """
+    from digitrec.recognizer import error_result
+
+    try:
+        answers = recognizer.recognize_batch(paths, digits=digits)
+    except Exception:  # noqa: BLE001 - read them one by one, so only the file at fault fails
+        return [recognize_one(recognizer, path, digits) for path in paths]
+    return [
+        error_result(path, answer) if isinstance(answer, DigitrecError) else answer.to_dict(path=path)
+        for path, answer in zip(paths, answers)
+    ]
 
 
 def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -374,7 +394,7 @@ def _exit_with_parent() -> None:
 def _recognize_chunk(paths: list[str], digits: int | None) -> list[dict[str, Any]]:
     if _worker_error is not None:
         raise _worker_error
-    return [recognize_one(_worker_recognizer, path, digits) for path in paths]
+    return recognize_chunk(_worker_recognizer, paths, digits)
 
 
 def _recognize_in_pool(

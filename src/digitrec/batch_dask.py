@@ -62,14 +62,12 @@ def _recognize_chunk(
     items: list[tuple[str, str]], model: str | None, threshold: float | None, digits: int | None
 ) -> list[dict[str, Any]]:
     """Run on a worker: recognise ``(path shown, path opened)`` pairs."""
-    from digitrec.batch import recognize_one
+    from digitrec.batch import recognize_chunk
 
     recognizer = _worker_recognizer(model, threshold, _stamp(model))
-    results = []
-    for shown, opened in items:
-        result = recognize_one(recognizer, opened, digits)
+    results = recognize_chunk(recognizer, [opened for _, opened in items], digits)
+    for result, (shown, _) in zip(results, items):
         result["path"] = shown
-        results.append(result)
     return results
 
 
