@@ -77,7 +77,7 @@ def command(
       curl --data-binary @digit.png -H 'Content-Type: image/png' http://127.0.0.1:8000/v1/recognize
     """
     from digitrec.errors import UsageError, require
-    from digitrec.server.app import create_app, limit_native_threads, load_recognizer
+    from digitrec.server.app import create_app, freeze_startup_objects, limit_native_threads, load_recognizer
     from digitrec.server.settings import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, SETTINGS_ENV, ServerSettings
 
     uvicorn = require("uvicorn", "serve")
@@ -109,7 +109,9 @@ def command(
         timeout_graceful_shutdown=5,
     )
     if workers == 1:
-        uvicorn.run(create_app(settings, recognizer=recognizer), **common)
+        app = create_app(settings, recognizer=recognizer)
+        freeze_startup_objects()
+        uvicorn.run(app, **common)
         return
     # Worker processes import the app themselves and read these settings from the environment;
     # the supervisor does not need its own copy of the model.
