@@ -517,6 +517,21 @@ def test_settings_travel_to_workers(monkeypatch):
     assert ServerSettings.from_env() == original
 
 
+def test_a_worker_freezes_the_objects_made_at_startup(settings, monkeypatch):
+    import gc
+
+    from digitrec.server import create_app_from_env
+
+    monkeypatch.setenv("DIGITREC_SERVE_SETTINGS", settings.to_env())
+    gc.unfreeze()
+    try:
+        app = create_app_from_env()
+        # The modules and the model loaded by then are left out of the full passes.
+        assert app is not None and gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
+
+
 # --------------------------------------------------------------------------- the command and a real uvicorn
 
 
