@@ -529,6 +529,24 @@ def test_in_a_number_a_doubtful_blob_narrower_than_a_digit_is_tried_cut_too():
     assert pp._split_doubtful(row, labels, one_blob, np.array([0.99, 0.2]), judge) is None
 
 
+def test_a_cut_leaves_out_a_neighbours_stroke_reaching_across_it():
+    """A "1" touching a "7" whose top bar reaches over it: the 1's crop keeps only the 1."""
+    ink = np.zeros((40, 30), np.float32)
+    ink[2:38, 2:5] = 1  # the "1"
+    ink[2:38, 20:23] = 1  # the 7's stem
+    ink[2:5, 8:23] = 1  # its top bar, reaching left past the cut
+    ink[20:22, 4:21] = 1  # where they touch: one blob
+    labels, mass = pp._label_ink(ink)
+    assert labels.max() == 1
+    one = pp._group_crop(ink, labels, pp._Group(0, 0, 11, 40, [1]))
+    assert one[2:5, 8:11].sum() == 0, "the 7's bar was left in the 1's crop"
+    assert one[2:38, 2:5].all() and one[20:22, 5:11].all(), "the 1 and its own stroke to the cut must stay"
+    seven = pp._group_crop(ink, labels, pp._Group(11, 0, 30, 40, [1]))
+    assert np.array_equal(seven, ink[:, 11:]), "the 7 keeps everything: no small piece on its cut edge is apart"
+    # Uncut, nothing changes.
+    assert np.array_equal(pp._group_crop(ink, labels, pp._Group(0, 0, 30, 40, [1])), ink)
+
+
 def _broken_ring_row() -> Image.Image:
     """A row: a ring, then a ring broken at top and bottom into "(" and ")", dark on paper."""
     ink, _ = digit_row(1)

@@ -1185,7 +1185,39 @@ def _group_crop(ink: np.ndarray, labels: np.ndarray, group: _Group) -> np.ndarra
     """A digit's ink alone: strokes of a neighbour reaching into its box are left out."""
     window = ink[group.y0 : group.y1, group.x0 : group.x1]
     own = group.owns(labels[group.y0 : group.y1, group.x0 : group.x1])
-    return window * own
+    crop = window * own
+    left = group.x0 > 0 and bool(group.owns(labels[group.y0 : group.y1, group.x0 - 1]).any())
+    right = group.x1 < labels.shape[1] and bool(group.owns(labels[group.y0 : group.y1, group.x1]).any())
+    if left or right:
+        _drop_cut_ends(crop, left, right)
+    return crop
+
+
+# A piece of ink on a cut edge, apart from the digit's strokes and under this share of
+# its ink, is a neighbour's stroke reaching across the cut (the top bar of a "7" over a
+# "1"): the model, shown it, read another digit. Measured on bench_realistic.py, numbers
+# read exactly: +2 / 0 / +1 / 0 of 420 on seeds 0-3 (0.3: one fewer on seed 1).
+CUT_END = 0.15
+
+
+def _drop_cut_ends(crop: np.ndarray, left: bool, right: bool) -> None:
+    """Clear, in place, the small pieces of ink on the cut edges of a digit cut from a blob."""
+    from scipy import ndimage
+
+    parts, n = ndimage.label(crop > 0, structure=_EIGHT)
+    if n < 2:
+        return
+    mass = np.bincount(parts.ravel(), weights=crop.ravel(), minlength=n + 1)
+    mass[0] = 0
+    edge = np.zeros(n + 1, bool)
+    if left:
+        edge[parts[:, 0]] = True
+    if right:
+        edge[parts[:, -1]] = True
+    edge[0] = False
+    drop = edge & (mass < CUT_END * mass.sum())
+    if drop.any():
+        crop[drop[parts]] = 0
 
 
 # --------------------------------------------------------------------------- model formats
