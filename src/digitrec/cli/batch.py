@@ -46,7 +46,7 @@ from digitrec.cli._options import (
     help="Run on Dask: 'local' starts a local cluster, an address joins a running one.",
 )
 @click.option(
-    "--chunk-size", type=click.IntRange(min=1), default=None, metavar="N", help="Images per task (default: 8)."
+    "--chunk-size", type=click.IntRange(min=1), default=None, metavar="N", help="Images read together, and per task sent to a worker (default: 8)."
 )
 @json_option
 @quiet_option
