@@ -20,7 +20,7 @@ from digitrec.bundle import Bundle, load_bundle, resolve_model
 from digitrec.errors import BundleError, DigitrecError, UsageError
 from digitrec.preprocess import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Box, ImageSource, Prepared, prepare
 
-__all__ = ["DigitResult", "Recognition", "Recognizer", "error_result", "trusted", "trusted_at", "DEFAULT_THRESHOLD"]
+__all__ = ["DigitResult", "Recognition", "Recognizer", "error_result", "read_each", "trusted", "trusted_at", "DEFAULT_THRESHOLD"]
 
 #: The threshold used when a model's card names none.
 DEFAULT_THRESHOLD = 0.5
@@ -177,6 +177,45 @@ class Recognition:
 def error_result(path: str | None, exc: DigitrecError) -> dict[str, Any]:
     """The JSON object for an input that could not be read: ``{"path", "error": {"code", "message"}}``."""
     return {"path": path, "error": exc.to_dict()}
+
+
+def read_each(
+    recognizer: Any, images: Sequence[ImageSource], digits: int | None | Sequence[int | None] = None
+) -> list[Any]:
+    """Each image's `Recognition`, or the exception reading it raised: one image never costs another its answer.
+
+    A `Recognizer` reads the images together (`Recognizer.recognize_batch`); should that
+    fail as a whole (a bug, since a bad image comes back as its `DigitrecError`), they
+    are read again one by one, so only the image at fault fails. Anything with only
+    ``recognize(image, digits=)`` is read one by one. The server's recognition threads
+    and batch jobs both read through this.
+
+    Parameters
+    ----------
+    recognizer : Recognizer
+    images : sequence of ImageSource
+    digits : int or sequence of (int or None), optional
+        One count for all, or one per image.
+
+    Returns
+    -------
+    list of Recognition or Exception
+    """
+    images = list(images)
+    each = list(digits) if isinstance(digits, Sequence) else [digits] * len(images)
+    batch = getattr(recognizer, "recognize_batch", None)
+    if batch is not None and len(images) > 1:
+        try:
+            return list(batch(images, digits=each))
+        except Exception:  # noqa: BLE001 - read them one by one, so only the image at fault fails
+            pass
+    outcomes: list[Any] = []
+    for image, count in zip(images, each):
+        try:
+            outcomes.append(recognizer.recognize(image, digits=count))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller, who answers for that image
+            outcomes.append(exc)
+    return outcomes
 
 
 class Recognizer:

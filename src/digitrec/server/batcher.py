@@ -127,21 +127,10 @@ class Batcher:
 
 
 def _read_together(jobs: list[_Job]) -> list[Any]:
-    """One recognizer's jobs; one image's failure never costs another its answer."""
-    recognizer = jobs[0].recognizer
-    batch = getattr(recognizer, "recognize_batch", None)
-    if batch is not None and len(jobs) > 1:
-        try:
-            return list(batch([j.image for j in jobs], digits=[j.digits for j in jobs]))
-        except Exception:  # noqa: BLE001 - a bug on one image: read them one by one to find it
-            pass
-    outcomes: list[Any] = []
-    for job in jobs:
-        try:
-            outcomes.append(recognizer.recognize(job.image, digits=job.digits))
-        except Exception as exc:  # noqa: BLE001 - handed to the request, whose handler answers it
-            outcomes.append(exc)
-    return outcomes
+    """One recognizer's jobs, read together (`digitrec.recognizer.read_each`)."""
+    from digitrec.recognizer import read_each
+
+    return read_each(jobs[0].recognizer, [j.image for j in jobs], [j.digits for j in jobs])
 
 
 def _settle(done: list[tuple[_Job, Any]]) -> None:
