@@ -339,6 +339,32 @@ def test_images_waiting_are_read_together_in_one_batch():
     assert rec.calls == [1, 6], "the six waiting images should have been read in one batch"
 
 
+def test_a_large_photo_is_read_alone_so_small_images_do_not_wait_for_it():
+    import threading
+
+    from digitrec.server.batcher import MAX_BATCH_BYTES
+
+    hold = threading.Event()
+    rec = _Recording(hold)
+    photo = b"\xff" * MAX_BATCH_BYTES
+
+    async def scenario(batcher):
+        first = asyncio.ensure_future(batcher.recognize(rec, b"first"))
+        while not rec.calls:
+            await asyncio.sleep(0.01)
+        images = [b"canvas1", b"canvas2", photo, photo, b"canvas3"]
+        rest = [asyncio.ensure_future(batcher.recognize(rec, image)) for image in images]
+        await asyncio.sleep(0.05)
+        hold.set()
+        await first
+        return await asyncio.gather(*rest)
+
+    answers = _run_batcher(scenario)
+    assert [a[0] for a in answers] == [b"canvas1", b"canvas2", photo, photo, b"canvas3"]
+    # The two canvases together, then each photo alone, then the last canvas.
+    assert rec.calls == [1, 2, 1, 1, 1]
+
+
 def test_a_batch_with_a_bad_image_answers_every_other_image():
     import threading
 

@@ -1,7 +1,7 @@
 """Recognition off the event loop, in batches: the requests waiting are read together.
 
 A request's image is queued; a recognition thread takes every image waiting (up to
-`MAX_BATCH`), reads them with one `Recognizer.recognize_batch` call and hands the
+`MAX_BATCH` images and `MAX_BATCH_BYTES`: a large photo is read alone), reads them with one `Recognizer.recognize_batch` call and hands the
 answers back to the event loop in one wake-up. Under load this is cheaper per request
 than a thread-pool hop per image: the model runs once per batch, each step stays in
 the processor's caches, and the event loop and the recognition thread trade the
@@ -12,6 +12,7 @@ come one at a time, a batch is one image and nothing waits for anything.
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -20,11 +21,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from digitrec.preprocess import ImageSource
 
-__all__ = ["Batcher", "MAX_BATCH"]
+__all__ = ["Batcher", "MAX_BATCH", "MAX_BATCH_BYTES"]
 
 #: The most images one thread reads in one go: a bound on how long the first of them
 #: waits for the last (a canvas takes ~1 ms, so ~16 ms), with most of the saving won.
 MAX_BATCH = 16
+#: The most encoded bytes in one batch, the first image's aside: a phone photo of a few
+#: MB (tens of milliseconds to read) goes alone, so that the canvases queued with it do
+#: not wait for it to be answered with it.
+MAX_BATCH_BYTES = 1_000_000
 
 
 @dataclass
@@ -96,8 +101,13 @@ class Batcher:
                 self._ready.wait()
             if not self._jobs:
                 return None
-            share = -(-len(self._jobs) // len(self._threads))
-            return [self._jobs.popleft() for _ in range(min(share, self.max_batch))]
+            share = min(-(-len(self._jobs) // len(self._threads)), self.max_batch)
+            taken = [self._jobs.popleft()]
+            size = _size(taken[0].image)
+            while len(taken) < share and size + _size(self._jobs[0].image) <= MAX_BATCH_BYTES:
+                taken.append(self._jobs.popleft())
+                size += _size(taken[-1].image)
+            return taken
 
     def _run(self) -> None:
         while (jobs := self._take()) is not None:
@@ -124,6 +134,15 @@ class Batcher:
             for index, outcome in zip(indices, _read_together([jobs[i] for i in indices])):
                 outcomes[index] = outcome
         return outcomes
+
+
+def _size(image: Any) -> int:
+    """An image's encoded size in bytes, as the server queues it (bytes, or a named BytesIO); 0 if unknown."""
+    if isinstance(image, (bytes, bytearray)):
+        return len(image)
+    if isinstance(image, io.BytesIO):
+        return image.getbuffer().nbytes
+    return 0
 
 
 def _read_together(jobs: list[_Job]) -> list[Any]:
