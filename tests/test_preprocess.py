@@ -529,6 +529,14 @@ def test_in_a_number_a_doubtful_blob_narrower_than_a_digit_is_tried_cut_too():
     assert pp._split_doubtful(row, labels, one_blob, np.array([0.99, 0.2]), judge) is None
 
 
+def test_pieces_of_one_blob_joined_again_are_still_that_blob():
+    a, b = pp._Group(0, 0, 10, 20, [3]), pp._Group(10, 0, 20, 20, [3])
+    joined = a.merge(b)
+    assert joined.blob == a.blob == (3,) and joined.labels == [3]
+    two = pp._Group(0, 0, 10, 20, [3, 5]).merge(pp._Group(10, 0, 20, 20, [5, 3]))
+    assert two.labels == [3, 5] and two.blob == (3, 5) == pp._Group(0, 0, 5, 5, [5, 3]).blob
+
+
 def test_a_cut_leaves_out_a_neighbours_stroke_reaching_across_it():
     """A "1" touching a "7" whose top bar reaches over it: the 1's crop keeps only the 1."""
     ink = np.zeros((40, 30), np.float32)

@@ -673,7 +673,7 @@ class _Group:
     @property
     def blob(self) -> tuple[int, ...]:
         """Its stroke labels: pieces cut from one blob keep them; distinct blobs share none."""
-        return tuple(self.labels)
+        return tuple(sorted(set(self.labels)))
 
     @property
     def width(self) -> int:
@@ -692,7 +692,7 @@ class _Group:
     def merge(self, other: _Group) -> _Group:
         return _Group(
             min(self.x0, other.x0), min(self.y0, other.y0), max(self.x1, other.x1), max(self.y1, other.y1),
-            self.labels + other.labels,
+            list(dict.fromkeys(self.labels + other.labels)),  # pieces of one blob joined again stay that blob
         )
 
 
