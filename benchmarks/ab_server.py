@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                 for name in order:
                     run = burst_run(servers[name][1], body, args.requests)
                     runs[name].append(run)
-                    print(f"| {r + 1} | {name} | {run['p50']:.1f} | {run['p99']:.1f} | {run['ok']} | {load()} |", flush=True)
+                    row = f"| {r + 1} | {name} | {run['p50']:.1f} | {run['p99']:.1f} | {run['ok']} | {load()} |"
+                    print(row, flush=True)
         print("\n| version | p99 median (ms) | p99 lowest | p99 highest | runs with p99 < 100 ms | p50 median (ms) |")
         print("|---|---:|---:|---:|---:|---:|")
         for name, results in runs.items():

@@ -20,7 +20,10 @@ from digitrec.bundle import Bundle, load_bundle, resolve_model
 from digitrec.errors import BundleError, DigitrecError, UsageError
 from digitrec.preprocess import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Box, ImageSource, Prepared, prepare
 
-__all__ = ["DigitResult", "Recognition", "Recognizer", "error_result", "read_each", "trusted", "trusted_at", "DEFAULT_THRESHOLD"]
+__all__ = [
+    "DigitResult", "Recognition", "Recognizer", "error_result", "read_each", "trusted", "trusted_at",
+    "DEFAULT_THRESHOLD",
+]
 
 #: The threshold used when a model's card names none.
 DEFAULT_THRESHOLD = 0.5

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from fastapi import Request
 
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
     from digitrec.recognizer import Recognition, Recognizer
 
 __all__ = ["get_recognizer", "get_settings", "off_the_loop"]
+
+T = TypeVar("T")
 
 # The providers are ``async def`` although they do not wait for anything: FastAPI runs
 # a plain ``def`` dependency on its thread pool, one more thread hop per request.
@@ -28,6 +31,13 @@ async def get_settings(request: Request) -> ServerSettings:
     return request.app.state.settings
 
 
-async def off_the_loop(request: Request, recognizer: Recognizer, image: ImageSource, digits: int | None) -> Recognition:
-    """Read ``image`` on this process's recognition threads (`Batcher`), so the event loop keeps serving."""
-    return await request.app.state.batcher.recognize(recognizer, image, digits)
+async def off_the_loop(
+    request: Request,
+    recognizer: Recognizer,
+    image: ImageSource,
+    digits: int | None,
+    finish: Callable[[Recognition], T],
+) -> T:
+    """Read ``image`` and ``finish`` its answer on this process's recognition threads (`Batcher`),
+    so the event loop keeps serving."""
+    return await request.app.state.batcher.recognize(recognizer, image, digits, finish)
