@@ -53,6 +53,7 @@ class Batcher:
         Recognition threads. With several, a thread takes its share of the waiting
         images, not all of them, so that slow images are read side by side.
     max_batch : int, default=MAX_BATCH
+        The most images a thread reads in one go.
     """
 
     def __init__(self, threads: int = 1, max_batch: int = MAX_BATCH) -> None:
@@ -181,4 +182,3 @@ def _settle(done: list[tuple[_Job, Any]]) -> None:
             job.future.set_exception(outcome)
         else:
             job.future.set_result(outcome)
-
