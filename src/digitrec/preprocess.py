@@ -1507,24 +1507,25 @@ def prepare(
     judge_crops: Judge | None = None
     if judge is not None:
         judge_crops = lambda crops: judge(np.stack([formatter(c) for c in crops]))  # noqa: E731
+    def formatted(groups: list[_Group]) -> tuple[list[np.ndarray], np.ndarray]:
+        crops = [_group_crop(ink, labels, g) for g in groups]
+        if not crops:
+            return crops, np.zeros((0, INPUT_FORMATS[input_format]), np.float32)
+        return crops, np.stack([formatter(c) for c in crops])
+
     groups = _segment_groups(ink, labels, mass, digits, judge_crops, groups)
-    crops = [_group_crop(ink, labels, g) for g in groups]
-    samples = (
-        np.stack([formatter(c) for c in crops]) if crops else np.zeros((0, INPUT_FORMATS[input_format]), np.float32)
-    )
+    crops, samples = formatted(groups)
     if judge_crops is not None and digits is None and len(crops) >= 2:
         # The model reads these samples anyway: the recogniser's judge keeps its answer.
         confidence = judge(samples)
         merged = _merge_doubtful(ink, labels, groups, confidence, judge_crops)
         if merged is not None:
             groups, confidence = merged
-            crops = [_group_crop(ink, labels, g) for g in groups]
-            samples = np.stack([formatter(c) for c in crops])
+            crops, samples = formatted(groups)
         resplit = _split_doubtful(ink, labels, groups, confidence, judge_crops)
         if resplit is not None:
             groups = resplit
-            crops = [_group_crop(ink, labels, g) for g in groups]
-            samples = np.stack([formatter(c) for c in crops])
+            crops, samples = formatted(groups)
     ox, oy = origin[0] * decoded_factor, origin[1] * decoded_factor
     boxes = [
         (

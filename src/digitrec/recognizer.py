@@ -205,7 +205,7 @@ def read_each(
     list of Recognition or Exception
     """
     images = list(images)
-    each = list(digits) if isinstance(digits, Sequence) else [digits] * len(images)
+    each = _counts(digits, len(images))
     batch = getattr(recognizer, "recognize_batch", None)
     if batch is not None and len(images) > 1:
         try:
@@ -219,6 +219,16 @@ def read_each(
         except Exception as exc:  # noqa: BLE001 - handed to the caller, who answers for that image
             outcomes.append(exc)
     return outcomes
+
+
+def _counts(digits: int | None | Sequence[int | None], n: int) -> list[int | None]:
+    """Per image, how many digits it holds: one count (or None) for all, or one per image."""
+    if digits is None or isinstance(digits, (int, np.integer)):
+        return [digits] * n
+    each = list(digits)
+    if len(each) != n:
+        raise UsageError(f"{n} images but {len(each)} digit counts; give one count, or one per image")
+    return each
 
 
 class Recognizer:
@@ -378,12 +388,7 @@ class Recognizer:
             `DigitrecError` that says why, in its place, and the others are still read.
         """
         images = list(images)
-        if digits is None or isinstance(digits, (int, np.integer)):
-            each: list[int | None] = [digits] * len(images)
-        else:
-            each = list(digits)
-            if len(each) != len(images):
-                raise UsageError(f"recognize_batch: {len(images)} images but {len(each)} digit counts")
+        each = _counts(digits, len(images))
         prepared: list[tuple[Prepared, np.ndarray | None] | DigitrecError] = []
         for image, count in zip(images, each):
             try:
@@ -393,7 +398,8 @@ class Recognizer:
         waiting = [p[0].samples for p in prepared if not isinstance(p, DigitrecError) and p[1] is None]
         if waiting:
             # One model call for every digit not already judged while segmenting.
-            proba = iter(np.split(self._probabilities(np.concatenate(waiting)), np.cumsum([len(w) for w in waiting])))
+            ends = np.cumsum([len(w) for w in waiting])[:-1]
+            proba = iter(np.split(self._probabilities(np.concatenate(waiting)), ends))
         out: list[Recognition | DigitrecError] = []
         for item in prepared:
             if isinstance(item, DigitrecError):

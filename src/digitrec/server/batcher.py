@@ -139,12 +139,16 @@ class Batcher:
 
     def _read(self, jobs: list[_Job]) -> list[Any]:
         """Each job's Recognition or exception, in order; jobs for one recognizer are read together."""
+        from digitrec.recognizer import read_each
+
         outcomes: list[Any] = [None] * len(jobs)
         groups: dict[int, list[int]] = {}
         for index, job in enumerate(jobs):
             groups.setdefault(id(job.recognizer), []).append(index)
         for indices in groups.values():
-            for index, outcome in zip(indices, _read_together([jobs[i] for i in indices])):
+            together = [jobs[i] for i in indices]
+            read = read_each(together[0].recognizer, [j.image for j in together], [j.digits for j in together])
+            for index, outcome in zip(indices, read):
                 outcomes[index] = outcome
         return outcomes
 
@@ -165,13 +169,6 @@ def _size(image: Any) -> int:
     if isinstance(image, io.BytesIO):
         return image.getbuffer().nbytes
     return 0
-
-
-def _read_together(jobs: list[_Job]) -> list[Any]:
-    """One recognizer's jobs, read together (`digitrec.recognizer.read_each`)."""
-    from digitrec.recognizer import read_each
-
-    return read_each(jobs[0].recognizer, [j.image for j in jobs], [j.digits for j in jobs])
 
 
 def _settle(done: list[tuple[_Job, Any]]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from functools import partial
+from operator import methodcaller
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from digitrec.errors import DigitrecError, InvalidImageError, UnsupportedImageError, UsageError
-from digitrec.recognizer import Recognition, error_result
+from digitrec.recognizer import error_result
 from digitrec.server.dependencies import get_recognizer, off_the_loop
 from digitrec.server.schemas import BatchOut, ErrorOut, RecognitionOut
 from digitrec.server.settings import MAX_BATCH_FILES
@@ -184,9 +184,7 @@ async def recognize(
     """Read the digits in one image and answer the ``digitrec predict --json`` object."""
     digits, include_samples = _options(request)
     name, data = await _single_image(request)
-    def answer(result: Recognition) -> dict:
-        return result.to_dict(path=name, include_samples=include_samples)
-
+    answer = methodcaller("to_dict", path=name, include_samples=include_samples)
     return _json(await off_the_loop(request, recognizer, _named(data, name), digits, answer))
 
 
@@ -220,14 +218,12 @@ async def recognize_batch(
             raise UsageError(f"at most {MAX_BATCH_FILES} files per batch request; split the upload")
         uploads = [await _read_upload(value, "files") for value in values]
 
-    def as_dict(result: Recognition, path: str | None) -> dict:
-        return result.to_dict(path=path, include_samples=include_samples)
-
     async def one(name: str | None, data: bytes) -> dict:
         try:
             if not data:
                 raise InvalidImageError("the image is empty (0 bytes)")
-            return await off_the_loop(request, recognizer, _named(data, name), digits, partial(as_dict, path=name))
+            answer = methodcaller("to_dict", path=name, include_samples=include_samples)
+            return await off_the_loop(request, recognizer, _named(data, name), digits, answer)
         except DigitrecError as exc:
             return error_result(name, exc)
 
