@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--cold", type=int, default=5, help="cold `digitrec predict` runs (0: skip)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch", type=int, default=8, help="images per recognize_batch call")
+    parser.add_argument("--batch", type=int, default=8, help="images per recognize_batch call (0: skip)")
     args = parser.parse_args(argv)
 
     digits, source = _digits(args.data_dir, args.n)
@@ -159,25 +159,26 @@ def main(argv: list[str] | None = None) -> int:
     print("\n## Breakdown\n")
     print(_table(header[:3] + ["", "machine"], [[r[0], r[1], r[2], "", r[4]] for r in breakdown]))
 
-    print(f"\n## Several at once: `Recognizer.recognize_batch`, {args.batch} images a call\n")
-    print("Passes over the same images alternate, one image a call and a batch a call; "
-          "per image, the median pass.\n")
-    batch_rows = []
-    for name, (inputs, _) in kinds.items():
-        chunks = [inputs[i : i + args.batch] for i in range(0, len(inputs), args.batch)]
-        one, together = [], []
-        for _ in range(max(3, args.repeats)):
-            start = time.perf_counter()
-            for data in inputs:
-                rec.recognize(data)
-            one.append((time.perf_counter() - start) / len(inputs) * 1000)
-            start = time.perf_counter()
-            for chunk in chunks:
-                rec.recognize_batch(chunk)
-            together.append((time.perf_counter() - start) / len(inputs) * 1000)
-        a, b = statistics.median(one), statistics.median(together)
-        batch_rows.append([name, f"{a:.2f}", f"{b:.2f}", f"{b / a:.2f}", _load()])
-    print(_table(["images", "one a call, ms", f"{args.batch} a call, ms", "ratio", "machine"], batch_rows))
+    if args.batch > 0:
+        print(f"\n## Several at once: `Recognizer.recognize_batch`, {args.batch} images a call\n")
+        print("Passes over the same images alternate, one image a call and a batch a call; "
+              "per image, the median pass.\n")
+        batch_rows = []
+        for name, (inputs, _) in kinds.items():
+            chunks = [inputs[i : i + args.batch] for i in range(0, len(inputs), args.batch)]
+            one, together = [], []
+            for _ in range(max(3, args.repeats)):
+                start = time.perf_counter()
+                for data in inputs:
+                    rec.recognize(data)
+                one.append((time.perf_counter() - start) / len(inputs) * 1000)
+                start = time.perf_counter()
+                for chunk in chunks:
+                    rec.recognize_batch(chunk)
+                together.append((time.perf_counter() - start) / len(inputs) * 1000)
+            a, b = statistics.median(one), statistics.median(together)
+            batch_rows.append([name, f"{a:.2f}", f"{b:.2f}", f"{b / a:.2f}", _load()])
+        print(_table(["images", "one a call, ms", f"{args.batch} a call, ms", "ratio", "machine"], batch_rows))
 
     if args.cold:
         with tempfile.TemporaryDirectory() as tmp:

@@ -70,6 +70,43 @@ def test_a_bad_file_gives_one_error_line_and_exit_1(tiny_bundle, files):
     assert "Traceback" not in result.output
 
 
+def test_a_bug_on_one_file_is_that_file_s_error_line(tiny_bundle, files, monkeypatch):
+    from digitrec.recognizer import Recognizer
+
+    real = Recognizer.recognize
+
+    def buggy(self, image, *, digits=None):
+        if str(image) == str(files["photo"]):
+            raise ZeroDivisionError("integer division or modulo by zero")
+        return real(self, image, digits=digits)
+
+    monkeypatch.setattr(Recognizer, "recognize", buggy)
+    result = run(files["photo"], files["good"], "-m", tiny_bundle, "--json")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows[0]["error"]["code"] == "internal_error" and "ZeroDivisionError" in rows[0]["error"]["message"]
+    assert rows[1]["path"] == str(files["good"]) and rows[1]["digits"]
+
+
+def test_an_unforeseen_failure_is_one_line_and_exit_70(monkeypatch, capsys):
+    from digitrec.cli import DEBUG_ENV, main
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something digitrec did not foresee")
+
+    monkeypatch.setattr("digitrec.recognizer.Recognizer.load", broken)
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+    with pytest.raises(SystemExit) as exited:
+        main(["predict", "x.png"])
+    assert exited.value.code == 70
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "RuntimeError: something digitrec did not foresee" in err
+    assert err.startswith("digitrec: error: ") and DEBUG_ENV in err
+    monkeypatch.setenv(DEBUG_ENV, "1")
+    with pytest.raises(RuntimeError):
+        main(["predict", "x.png"])
+
+
 def test_stdin_digits_and_threshold(tiny_bundle, files):
     data = files["photo"].read_bytes()
     result = run("-", "-m", tiny_bundle, "--json", "--digits", "2", "--threshold", "1.0", input=data)

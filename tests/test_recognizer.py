@@ -100,6 +100,30 @@ def test_blank_image_reads_as_no_digit(rec):
     assert canvas.text == "" and canvas.digits == []
 
 
+@pytest.mark.parametrize("mode", ["L", "RGB", "LA", "RGBA", "P", "I;16"])
+@pytest.mark.parametrize("size", [(1, 1), (3, 2), (11, 11), (40, 6)])
+def test_images_of_a_few_pixels_are_read_with_boxes_inside_them(rec, mode, size):
+    # Under ~125 pixels the working scale once came out as 0: a canvas crashed
+    # (ZeroDivisionError) and every other image answered boxes of (0, 0, 0, 0).
+    w, h = size
+    grey = np.full((h, w), 235, np.uint8)
+    grey[h // 4 : h - h // 4, max(0, w // 2 - 1) : w // 2 + 1] = 20  # a short bar of ink, a "1"
+    alpha = (255 - grey).astype(np.uint8)
+    if mode in ("LA", "RGBA"):
+        image = Image.new(mode, size, 0)
+        image.putalpha(Image.fromarray(alpha))
+    elif mode == "I;16":
+        image = Image.fromarray(grey.astype(np.uint16) * 257)
+    else:
+        image = Image.fromarray(grey).convert(mode)
+    result = rec.recognize(png(image))
+    for digit in result.digits:
+        x0, y0, x1, y1 = digit.box
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h, (digit.box, size)
+    if min(size) >= 6:
+        assert len(result.digits) == 1  # the bar is found, whatever it is read as
+
+
 def test_a_number_is_read_by_the_model_once(tiny_bundle, monkeypatch):
     """Segmentation's last look at the digits is the answer: no batch of samples goes to the model twice."""
     rec = Recognizer.load(tiny_bundle)

@@ -242,6 +242,30 @@ def test_dependency_override_swaps_the_recognizer(settings):
         assert client.get("/healthz").json()["model"] == "refuses"
 
 
+def test_a_bug_is_a_json_500_and_in_a_batch_only_that_file_fails(settings, recognizer):
+    class Buggy:
+        name = "buggy"
+
+        def recognize(self, image, *, digits=None):
+            if (image.getvalue() if hasattr(image, "getvalue") else image) == TWO:
+                raise ZeroDivisionError("integer division or modulo by zero")
+            return recognizer.recognize(image, digits=digits)
+
+    app = create_app(settings, recognizer=object())
+    app.dependency_overrides[get_recognizer] = lambda: Buggy()
+    # Starlette answers the handler's response, then re-raises for the server's log.
+    with TestClient(app, raise_server_exceptions=False) as client:
+        error = assert_error(
+            client.post("/v1/recognize", content=TWO, headers={"Content-Type": "image/png"}), 500, "internal_error"
+        )
+        assert "ZeroDivisionError" in error["message"] and "report" in error["message"]
+        files = [("files", ("one.png", ONE, "image/png")), ("files", ("two.png", TWO, "image/png"))]
+        results = client.post("/v1/recognize/batch", files=files).json()["results"]
+        assert results[0] == recognizer.recognize(ONE).to_dict(path="one.png")
+        assert results[1]["error"]["code"] == "internal_error" and "two.png" in results[1]["error"]["message"]
+        assert client.post("/v1/recognize", content=ONE, headers={"Content-Type": "image/png"}).status_code == 200
+
+
 def test_recognition_runs_off_the_event_loop(settings):
     class Answer:
         def to_dict(self, path=None, *, include_samples=False):

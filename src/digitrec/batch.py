@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from digitrec.errors import CorruptDataError, DigitrecError, UsageError
+from digitrec.errors import CorruptDataError, DigitrecError, UsageError, as_digitrec_error
 from digitrec.progress import ProgressFn, null_progress
 
 __all__ = [
@@ -324,17 +324,8 @@ def recognize_chunk(recognizer: Any, paths: list[str], digits: int | None) -> li
 def _row(path: str, outcome: Any) -> dict[str, Any]:
     from digitrec.recognizer import error_result
 
-    if isinstance(outcome, DigitrecError):
-        return error_result(path, outcome)
-    if isinstance(outcome, Exception):  # one bad file must not end a job of thousands
-        return {
-            "path": path,
-            "error": {
-                "code": "internal_error",
-                "message": f"{path}: digitrec failed on this file ({type(outcome).__name__}: {outcome}); "
-                "please report it with the file",
-            },
-        }
+    if isinstance(outcome, BaseException):  # one bad file must not end a job of thousands
+        return error_result(path, as_digitrec_error(outcome, path))
     return outcome.to_dict(path=path)
 
 

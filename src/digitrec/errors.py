@@ -43,6 +43,8 @@ __all__ = [
     "ModelNotFoundError",
     "BundleError",
     "UnknownRecipeError",
+    "InternalError",
+    "as_digitrec_error",
     "require",
 ]
 
@@ -178,6 +180,39 @@ class UnknownRecipeError(ModelError, ValueError):
 
     code = "unknown_recipe"
     http_status = 404
+
+
+class InternalError(DigitrecError):
+    """Something failed that digitrec did not foresee: a bug, reported without a traceback."""
+
+    code = "internal_error"
+    http_status = 500
+
+
+def as_digitrec_error(exc: BaseException, what: str = "this request") -> DigitrecError:
+    """``exc`` itself if it is a `DigitrecError`, else an `InternalError` that names it.
+
+    The CLI, the server and batch jobs answer an unforeseen failure with one line that
+    says what failed and asks for a report, instead of a traceback (and, for batch jobs
+    and several files, for that file alone).
+
+    Parameters
+    ----------
+    exc : BaseException
+        What was raised.
+    what : str, default="this request"
+        What digitrec was doing, e.g. ``"photo.jpg"``.
+
+    Returns
+    -------
+    DigitrecError
+    """
+    if isinstance(exc, DigitrecError):
+        return exc
+    return InternalError(
+        f"digitrec failed on {what} ({type(exc).__name__}: {exc}); this is a bug: please report it "
+        "at the project's issue tracker with the input that caused it"
+    )
 
 
 def require(module: str, extra: str):

@@ -1393,7 +1393,8 @@ class Prepared:
 
 def _work_factor(size: tuple[int, int]) -> int:
     """The whole factor that brings an image of ``size`` to about WORK_PIXELS."""
-    return int(np.ceil(np.sqrt(size[0] * size[1] / WORK_PIXELS) - 0.05))
+    # At least 1: an image of a few pixels is worked on as it is, never "enlarged" by 0.
+    return max(1, int(np.ceil(np.sqrt(size[0] * size[1] / WORK_PIXELS) - 0.05)))
 
 
 def _reducible(image: Image.Image) -> Image.Image:

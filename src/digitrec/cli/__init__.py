@@ -8,11 +8,12 @@ fast. Subcommands parse, call the library and format; nothing else.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
 
-from digitrec.errors import DigitrecError
+from digitrec.errors import DigitrecError, as_digitrec_error
 
 __all__ = ["cli", "main"]
 
@@ -81,6 +82,10 @@ def cli() -> None:
     """
 
 
+# Set, a failure digitrec did not foresee shows its traceback (for a bug report).
+DEBUG_ENV = "DIGITREC_DEBUG"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; the console-script entry point."""
     try:
@@ -88,3 +93,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("digitrec: interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        message = as_digitrec_error(exc, "this command").message
+        click.echo(f"digitrec: error: {message} ({DEBUG_ENV}=1 shows where)", err=True)
+        sys.exit(70)  # EX_SOFTWARE: an internal error, not a bad input

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from digitrec.cli._options import digits_option, emit_json, json_option, model_option, threshold_option
-from digitrec.errors import DigitrecError
+from digitrec.errors import as_digitrec_error
 
 if TYPE_CHECKING:
     from digitrec.recognizer import Recognition, Recognizer
@@ -64,7 +64,8 @@ def command(
             result = recognizer.recognize(source, digits=digits)
             if show_dir is not None:
                 _write_show(show_dir, name, source, result, recognizer, written)
-        except DigitrecError as exc:
+        except Exception as caught:  # noqa: BLE001 - one file's failure, even a bug, is that file's line
+            exc = as_digitrec_error(caught, name)
             failed += 1
             if as_json:
                 emit_json(error_result(name, exc))

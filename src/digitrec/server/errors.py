@@ -1,6 +1,7 @@
 """One place where errors become JSON: ``{"error": {"code", "message"}}`` and a 4xx.
 
-`DigitrecError` carries its own ``code`` and ``http_status``. FastAPI's request
+`DigitrecError` carries its own ``code`` and ``http_status``; anything else (a bug) is
+a 500 ``internal_error`` in the same shape. FastAPI's request
 validation errors (a wrong field name, a query value of the wrong type) and
 Starlette's HTTP errors (unknown path, wrong method) get the same shape, so a
 client only ever parses one kind of error body.
@@ -15,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from digitrec.errors import DigitrecError
+from digitrec.errors import DigitrecError, as_digitrec_error
 
 __all__ = ["error_response", "install_error_handlers"]
 
@@ -48,6 +49,12 @@ async def _digitrec_error(request: Request, exc: DigitrecError) -> Response:
     return error_response(exc.http_status, exc.code, exc.message)
 
 
+async def _unforeseen_error(request: Request, exc: Exception) -> Response:
+    # Starlette answers this, then re-raises: the server's log keeps the traceback.
+    error = as_digitrec_error(exc, f"{request.method} {request.url.path}")
+    return error_response(error.http_status, error.code, error.message)
+
+
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     return error_response(422, "invalid_argument", _describe_validation(exc))
 
@@ -64,7 +71,8 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers that turn every client error into the JSON error body."""
+    """Register the handlers that turn every error into the JSON error body (a bug too: a 500)."""
     app.add_exception_handler(DigitrecError, _digitrec_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unforeseen_error)

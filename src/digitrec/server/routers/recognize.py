@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from digitrec.errors import DigitrecError, InvalidImageError, UnsupportedImageError, UsageError
+from digitrec.errors import InvalidImageError, UnsupportedImageError, UsageError, as_digitrec_error
 from digitrec.recognizer import error_result
 from digitrec.server.dependencies import get_recognizer, off_the_loop
 from digitrec.server.schemas import BatchOut, ErrorOut, RecognitionOut
@@ -38,6 +38,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         413: "The request or an image is larger than the server's --max-bytes.",
         415: "The body is not an image digitrec reads, or not sent as multipart/image.",
         422: "Invalid image (truncated, a decompression bomb, empty) or a wrong field or parameter.",
+        500: "A failure digitrec did not foresee (a bug): the message names it; please report it.",
     }.items()
 }
 
@@ -224,8 +225,8 @@ async def recognize_batch(
                 raise InvalidImageError("the image is empty (0 bytes)")
             answer = methodcaller("to_dict", path=name, include_samples=include_samples)
             return await off_the_loop(request, recognizer, _named(data, name), digits, answer)
-        except DigitrecError as exc:
-            return error_result(name, exc)
+        except Exception as exc:  # noqa: BLE001 - a file's failure, even a bug, is that file's row
+            return error_result(name, as_digitrec_error(exc, name or "this file"))
 
     # Queued together, the files are read as one batch (or shared out between the threads).
     rows = await asyncio.gather(*(one(name, data) for name, data in uploads))
