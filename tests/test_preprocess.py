@@ -250,6 +250,58 @@ def test_thick_strokes_stay_solid():
     assert (ink[thick] > 0.5).mean() > 0.97
 
 
+def _on_lined_paper(mask: np.ndarray, squared: bool, slant: float = 2.0, spacing: int = 28) -> tuple[Image.Image, np.ndarray]:
+    """Dark ink of ``mask`` written over a notebook's light blue lines (slanted ``slant``
+    degrees): the RGB photo and the lines' own mask."""
+    h, w = mask.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    t = np.tan(np.radians(slant))
+    lines = ((yy - xx * t) % spacing) < 2
+    if squared:
+        lines |= ((xx + yy * t) % spacing) < 2
+    rgb = np.empty((h, w, 3), np.float32)
+    rgb[:] = (235, 233, 226)
+    rgb[lines] *= np.array([0.62, 0.72, 0.95], np.float32)  # printed first, the ink over it
+    rgb[mask] = (35, 40, 70)
+    return Image.fromarray(rgb.astype(np.uint8)), lines
+
+
+@pytest.mark.parametrize("squared", [False, True])
+def test_ruled_and_squared_paper_lines_are_not_ink_and_the_digit_keeps_its_strokes(squared):
+    # A "7" as tall as three lines are apart: every line crosses its leg.
+    seven = stroke_mask(size=(360, 240), strokes=[((110, 60), (230, 60)), ((230, 60), (150, 200))], width=10)
+    image, lines = _on_lined_paper(seven, squared)
+    ink = pp.ink_map(image) > 0.5
+    assert iou(ink, seven) > 0.85
+    assert ink[lines & ~seven].mean() < 0.02  # the lines are gone, but for stubs beside the strokes
+    assert ink[seven].mean() > 0.93  # and the strokes they crossed are whole
+    boxes = pp.prepare(image, "mnist").boxes
+    assert len(boxes) == 1, boxes  # not a page-wide blob of lines
+    ys, xs = np.nonzero(seven)
+    truth = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    assert np.abs(np.subtract(boxes[0], truth)).max() <= 4, (boxes[0], truth)
+
+
+def test_lines_are_found_where_a_page_shows_them_and_nowhere_else():
+    seven = stroke_mask(size=(360, 240), strokes=[((110, 60), (230, 60)), ((230, 60), (150, 200))], width=10)
+    image, lines = _on_lined_paper(seven, squared=False, slant=-3.0)
+    ink = pp.ink_map(image)  # the lines taken out
+    page = ink.copy()
+    page[lines] = 1.0  # and put back
+    assert pp._drop_ruled_lines(page)
+    assert (page[lines & ~seven] > 0).mean() < 0.03  # stubs beside the crossing strokes and a corner bit
+    # Digits, however straight and long their strokes, are no page's lines.
+    for strokes in (
+        [((5, 50), (115, 50)), ((115, 50), (60, 95))],  # a "7" whose bar spans a tight crop
+        [((30, 10), (30, 90)), ((60, 10), (60, 90)), ((90, 10), (90, 90))],  # "111"
+        [((10, 20), (110, 20)), ((110, 20), (10, 80)), ((10, 80), (110, 80))],  # a "Z"-like 2
+    ):
+        digit = stroke_mask(size=(120, 100), strokes=strokes, width=6, offset=(0, 0))
+        ink = digit.astype(np.float32)
+        assert not pp._drop_ruled_lines(ink), strokes
+        assert (ink > 0).sum() == digit.sum()
+
+
 def _lit_unevenly(mask: np.ndarray, shadow: float = 1.0) -> Image.Image:
     """Dark ink of ``mask`` on paper lit from the right, the whole page times ``shadow``."""
     h, w = mask.shape

@@ -266,3 +266,22 @@ def test_mnist_digits_render_in_every_style(mnist_dir):
     assert len(items) == 2 * len(synth.STYLES)
     image, text = synth.render_number(list(X[:6]), list(y[:6]), "chalk", np.random.default_rng(0))
     assert text == "".join(map(str, y[:6])) and image.mode == "RGB"
+
+
+def test_ruled_and_squared_pages_print_light_lines_under_the_ink(digits28):
+    plain = synth.render_digit(digits28[0][0], "paper", np.random.default_rng(5))
+    for page in ("ruled", "squared"):
+        image = synth.render_digit(digits28[0][0], "paper", np.random.default_rng(5), page=page)
+        assert image.size == plain.size and image.format == "JPEG"
+        grey = np.asarray(image.convert("L"), np.float32)
+        # Printed lines: some whole rows (or columns) of the page darker than the paper
+        # beside them, though far lighter than the ink.
+        rows = np.median(grey, axis=1)
+        dips = rows < np.median(rows) - 6
+        assert dips.any() and dips.mean() < 0.3, page
+        ink, background = _ink_and_background(image)
+        assert ink < background - 60
+    with pytest.raises(UsageError, match="paper"):
+        synth.render_digit(digits28[0][0], "canvas", np.random.default_rng(0), page="ruled")
+    with pytest.raises(UsageError, match="unknown page"):
+        synth.render_number(list(digits28[0][:2]), [0, 1], "paper", np.random.default_rng(0), page="dotted")

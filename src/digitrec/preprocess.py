@@ -560,14 +560,136 @@ def _ink_from_grey(grey: np.ndarray, even_paper: float | None = None) -> Ink:
     if ramp is None:
         return _no_ink(grey.shape)
     low, high = ramp
+    # Printed lines are often fainter than the ramp's start: looked for above the floor.
+    faint = contrast >= np.float32(floor)
     contrast -= np.float32(low)
     contrast *= np.float32(1 / (high - low))
     ink = np.clip(contrast, 0, 1, out=contrast)
     if float((ink[::step, ::step] > 0).mean()) > MAX_INK_FRACTION and _stroke_width(ink > 0.5) < 3.0:
         return _no_ink(grey.shape)  # speckle noise, not strokes on a page
+    _drop_ruled_lines(ink, faint)
     if background.ndim:
         _fill_solid(ink, dark, float(paper_level - depth / 2))
     return _strokes(ink)
+
+
+# Ruled and squared paper. A page's printed lines cross the whole image at one slant
+# (a photo is rarely square to the page: up to RULED_SKEW degrees either way, tried in
+# 1-degree steps), each line reaching RULED_COVER of the image's columns and thin (at
+# most RULED_THIN of the image, or 4 px); at least two of them, spaced at least three
+# times their width, or one alone that runs from edge to edge of an image at least
+# RULED_ALONE px wide: no digit's stroke crosses a photo of it, and a hand-drawn one
+# across a tight crop is not straight to a pixel over that length.
+RULED_COVER, RULED_THIN, RULED_SKEW, RULED_ALONE = 0.75, 0.03, 5, 150
+
+
+def _ruled_rows(on: np.ndarray) -> tuple[float, list[tuple[int, int]]] | None:
+    """The horizontal lines of a ruled page in a binary map (every pixel darker than the paper).
+
+    Returns the lines' slope (rows per column) and each line's first and last row at
+    column 0, or None if the map shows no ruled page.
+    """
+    h, w = on.shape
+    if np.count_nonzero(on.any(axis=0)) < RULED_COVER * w:
+        return None  # cheap: no line crosses the image
+    ys, xs = np.nonzero(on)
+    step = max(1, ys.size // 4000)  # the slant is plain from a few thousand pixels
+    few_y, few_x = ys[::step], xs[::step].astype(np.float32)
+    best = (-1, 0.0)
+    for degrees in range(-RULED_SKEW, RULED_SKEW + 1):
+        slope = float(np.tan(np.radians(degrees)))
+        counts = np.bincount(few_y - np.round(few_x * np.float32(slope)).astype(np.intp) + w)
+        # Three rows together: a line between two of the slopes tried spreads over two.
+        peak = int((counts[:-2] + counts[1:-1] + counts[2:]).max()) if counts.size > 2 else int(counts.sum())
+        if peak > best[0]:
+            best = (peak, slope)
+    slope = best[1]
+    offset = int(np.ceil(abs(slope) * w))
+    rows = ys - np.round(xs * slope).astype(np.intp) + offset
+    # How many columns each row (with its two neighbours) reaches: a line reaches all
+    # those it crosses inside the image (a slanted line near an edge leaves it early).
+    n_rows = h + 2 * offset + 1
+    occupied = np.zeros((n_rows + 2, w), bool)
+    occupied[rows + 1, xs] = True
+    reach = np.count_nonzero(occupied[:-2] | occupied[1:-1] | occupied[2:], axis=1)
+    alone = np.count_nonzero(occupied[1:-1], axis=1)  # each row on its own
+    starts = offset - np.round(np.arange(w) * slope).astype(np.intp)
+    crossed = np.cumsum(np.bincount(starts, minlength=n_rows + 1)[:n_rows] - np.bincount(
+        starts + h, minlength=n_rows + h + 1)[:n_rows])
+    line = (reach >= RULED_COVER * crossed) & (crossed >= 0.1 * w)
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], line, [False])).astype(np.int8)))
+    lines = []
+    for first, end in zip(edges[::2], edges[1::2]):  # each run of line rows
+        # The line itself: the rows of the run that hold a good part of it alone (the
+        # run also has the rows beside it, which reached it through their neighbours).
+        own = np.flatnonzero(alone[first:end] >= 0.25 * crossed[first:end])
+        if own.size:
+            lines.append((int(first + own[0]), int(first + own[-1])))
+    thickness = max(4.0, RULED_THIN * h)
+    lines = [(a, b) for a, b in lines if b - a + 1 <= thickness]
+    if not lines:
+        return None
+    if len(lines) == 1:
+        first, last = lines[0]
+        edges = occupied[first : last + 3]  # the line's rows and the band's neighbours
+        if w < RULED_ALONE or not (edges[:, :3].any() and edges[:, -3:].any()):
+            return None
+    else:
+        widths = np.array([b - a + 1 for a, b in lines])
+        centres = np.array([(a + b) / 2 for a, b in lines])
+        if np.diff(centres).min() < 3 * float(np.median(widths)):
+            return None  # lines closer than their own width: a texture, not a ruled page
+    return slope, [(a - offset, b - offset) for a, b in lines]
+
+
+def _drop_ruled_lines(ink: np.ndarray, seen: np.ndarray | None = None) -> bool:
+    """Clear the printed lines of ruled or squared paper from an ink map (in place).
+
+    ``seen`` (default: the ink) is where lines are looked for: every pixel darker than
+    the paper's noise, since faint lines are only partly ink. A line's pixels are
+    cleared except where a stroke crosses it (ink that is no line just above and just
+    below it, within two columns: a slanted stroke too): a digit written across a line
+    keeps its stroke, and where two lines of squared paper cross nothing is left.
+    Returns whether any line was found.
+    """
+    seen = ink > 0 if seen is None else seen
+    found = []  # (whether transposed, the lines: their rows at each column)
+    lines_mask = np.zeros(ink.shape, bool)
+    for transposed in (False, True):  # lines along the rows, then along the columns
+        view, looked, mask = (ink.T, seen.T, lines_mask.T) if transposed else (ink, seen, lines_mask)
+        ruled = _ruled_rows(looked)
+        if ruled is None:
+            continue
+        slope, lines = ruled
+        h, w = view.shape
+        x = np.arange(w)
+        shift = np.round(x * slope).astype(np.intp)
+        bands = []
+        for first, last in lines:
+            rows = (first + shift)[None, :] + np.arange(last - first + 1)[:, None]
+            inside = (rows >= 0) & (rows < h)
+            columns = np.broadcast_to(x, rows.shape)
+            mask[rows[inside], columns[inside]] = True
+            bands.append((rows, inside, columns))
+        found.append((transposed, bands))
+    if not found:
+        return False
+    stroke = (ink > 0) & ~lines_mask
+    for transposed, bands in found:
+        view, strokes = (ink.T, stroke.T) if transposed else (ink, stroke)
+        h, w = view.shape
+        for rows, inside, columns in bands:
+            sides = []
+            for ends in ((rows[0] - 1, rows[0] - 2), (rows[-1] + 1, rows[-1] + 2)):
+                side = np.zeros(w + 4, bool)
+                for y in ends:
+                    ok = (y >= 0) & (y < h)
+                    side[2:-2][ok] |= strokes[y[ok], columns[0][ok]]
+                # ink within two columns either way
+                sides.append(side[:-4] | side[1:-3] | side[2:-2] | side[3:-1] | side[4:])
+            clear = inside & ~(sides[0] | sides[1])[None, :]
+            view[rows[clear], columns[clear]] = 0
+    return True
 
 
 # A hole in the ink whose relative contrast with the ink around it is under this is

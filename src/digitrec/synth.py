@@ -61,6 +61,7 @@ from digitrec.fileio import atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "STYLES",
+    "PAGES",
     "NON_DIGIT_KINDS",
     "LETTERS",
     "SYMBOLS",
@@ -78,6 +79,8 @@ __all__ = [
 ]
 
 STYLES: tuple[str, ...] = ("paper", "canvas", "chalk", "rotated", "thick", "thin", "scan")
+# The paper under a "paper" photo: blank, a notebook's ruled lines, or squares.
+PAGES: tuple[str, ...] = ("plain", "ruled", "squared")
 NON_DIGIT_KINDS: tuple[str, ...] = ("letter", "symbol", "scribble", "blank", "noise", "smudge")
 
 # Letters and symbols nobody would read as a digit; O/o/D/Q (0), I/l/i/j/J/T/7-like
@@ -253,11 +256,40 @@ def _jpeg_round_trip(image: Image.Image, quality: int, exif: Image.Exif | None =
     return decoded
 
 
-def _paper_rgb(page_ink: np.ndarray, rng: np.random.Generator, *, shadow_p: float = 0.3) -> np.ndarray:
-    """Dark ink on light paper as lit by a room light, float32 HxWx3 in 0..1."""
+def _ruling(rng: np.random.Generator, height: int, width: int, kind: str, digit_height: float) -> np.ndarray:
+    """A notebook page's printed lines, float32 HxWx3: the factor they multiply the paper by.
+
+    ``"ruled"``: lines 1 to 1.6 digit heights apart; ``"squared"``: squares of 0.5 to 1
+    digit height. Both 0.8 to 3 px wide, light to mid blue, slanted up to 3 degrees
+    (the page a little askew in the photo).
+    """
+    spacing = digit_height * (rng.uniform(1.0, 1.6) if kind == "ruled" else rng.uniform(0.5, 1.0))
+    line_width = rng.uniform(0.8, 3.0)
+    tint = rng.uniform(0.15, 0.5)  # how much light a line takes away
+    colour = np.array([1.0, rng.uniform(0.8, 1.0), rng.uniform(0.4, 0.7)], np.float32)  # blue most
+    angle = np.radians(rng.uniform(-3.0, 3.0))
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    strength = np.zeros((height, width), np.float32)
+    across = [yy * np.cos(angle) - xx * np.sin(angle)]
+    if kind == "squared":
+        across.append(xx * np.cos(angle) + yy * np.sin(angle))
+    for position in across:
+        offset = (position - rng.uniform(0, spacing)) % spacing
+        distance = np.minimum(offset, spacing - offset)  # to the nearest line
+        np.maximum(strength, np.clip(line_width / 2 + 0.5 - distance, 0, 1), out=strength)
+    return 1.0 - (strength * tint)[..., None] * colour
+
+
+def _paper_rgb(
+    page_ink: np.ndarray, rng: np.random.Generator, *, shadow_p: float = 0.3, ruling: np.ndarray | None = None
+) -> np.ndarray:
+    """Dark ink on light paper as lit by a room light, float32 HxWx3 in 0..1 (the ink over
+    ``ruling``'s printed lines, if given)."""
     height, width = page_ink.shape
     paper = np.array([1.0, rng.uniform(0.95, 1.0), rng.uniform(0.86, 1.0)], np.float32) * rng.uniform(0.8, 0.97)
     texture = 1.0 + 0.02 * _smooth_noise(rng, height, width, 24) + rng.normal(0, 0.012, (height, width))
+    if ruling is not None:
+        paper = paper * ruling
     pen = rng.random()
     if pen < 0.2:  # pencil: grey and lighter, the hardest contrast
         colour = np.full(3, rng.uniform(0.28, 0.42), np.float32)
@@ -274,7 +306,8 @@ def _paper_rgb(page_ink: np.ndarray, rng: np.random.Generator, *, shadow_p: floa
 
 
 def _paper(
-    ink: np.ndarray, rng: np.random.Generator, size: tuple[int, int] | None = None, *, rotate: float = 0.0
+    ink: np.ndarray, rng: np.random.Generator, size: tuple[int, int] | None = None, *, rotate: float = 0.0,
+    page: str = "plain",
 ) -> Image.Image:
     width, height = _page_size(rng, size)
     scale = _scale_to_fit(ink, width, height, rng.uniform(0.3, 0.7))
@@ -284,8 +317,10 @@ def _paper(
         if big.shape[0] > height or big.shape[1] > width:
             shrink = min(0.94 * height / big.shape[0], 0.94 * width / big.shape[1])
             big = _resize(big, max(1, int(big.shape[1] * shrink)), max(1, int(big.shape[0] * shrink)))
-    page = _place(_pen(big), width, height, rng)
-    return _finish_photo(_paper_rgb(page, rng), rng, blur=(0.3, 1.3), noise=(0.005, 0.025), quality=(55, 90))
+    ruling = None if page == "plain" else _ruling(rng, height, width, page, _MNIST_BOX * scale)
+    placed = _place(_pen(big), width, height, rng)
+    return _finish_photo(_paper_rgb(placed, rng, ruling=ruling), rng, blur=(0.3, 1.3), noise=(0.005, 0.025),
+                         quality=(55, 90))
 
 
 def _canvas(
@@ -426,12 +461,16 @@ def _scan(ink: np.ndarray, rng: np.random.Generator, size: tuple[int, int] | Non
 
 
 def _render_ink(
-    ink: np.ndarray, style: str, rng: np.random.Generator, size: tuple[int, int] | None = None
+    ink: np.ndarray, style: str, rng: np.random.Generator, size: tuple[int, int] | None = None, page: str = "plain"
 ) -> Image.Image:
     if size is not None and (len(size) != 2 or min(size) < 28):
         raise UsageError(f"size must be (width, height), each at least 28 pixels, got {size!r}")
+    if page not in PAGES:
+        raise UsageError(f"unknown page {page!r}; choose one of {', '.join(PAGES)}")
+    if page != "plain" and style != "paper":
+        raise UsageError(f"ruled and squared pages are photographed paper: style 'paper', not {style!r}")
     if style == "paper":
-        return _paper(ink, rng, size)
+        return _paper(ink, rng, size, page=page)
     if style == "canvas":
         return _canvas(ink, rng, size)
     if style == "chalk":
@@ -449,7 +488,8 @@ def _render_ink(
 
 # --------------------------------------------------------------------------- public API
 def render_digit(
-    image28: np.ndarray, style: str, rng: np.random.Generator, *, size: tuple[int, int] | None = None
+    image28: np.ndarray, style: str, rng: np.random.Generator, *, size: tuple[int, int] | None = None,
+    page: str = "plain",
 ) -> Image.Image:
     """Render one MNIST digit as a realistic image.
 
@@ -465,6 +505,9 @@ def render_digit(
         The image's size; default: the style's own choice (photos 320x240 to 640x480,
         canvas 280x280, scans 900 to 1600 pixels wide). An image stored sideways by
         EXIF has its width and height swapped in storage.
+    page : {"plain", "ruled", "squared"}, default="plain"
+        The paper under a ``"paper"`` photo (`PAGES`): a notebook's ruled lines or
+        squares are printed under the ink.
 
     Returns
     -------
@@ -473,7 +516,7 @@ def render_digit(
         real JPEG, ``image.format == "JPEG"``; rotated ones may carry an EXIF
         orientation tag), ``"RGBA"`` (canvas, thick/thin on a canvas) or ``"L"`` (scan).
     """
-    return _render_ink(_as_ink(image28), style, rng, size)
+    return _render_ink(_as_ink(image28), style, rng, size, page)
 
 
 def _number_strip(digit_images: Sequence[np.ndarray], rng: np.random.Generator) -> np.ndarray:
@@ -505,7 +548,8 @@ def _number_strip(digit_images: Sequence[np.ndarray], rng: np.random.Generator) 
 
 
 def render_number(
-    digit_images: Sequence[np.ndarray], labels: Sequence[int], style: str, rng: np.random.Generator
+    digit_images: Sequence[np.ndarray], labels: Sequence[int], style: str, rng: np.random.Generator,
+    *, page: str = "plain",
 ) -> tuple[Image.Image, str]:
     """Render several MNIST digits in a row as one realistic image of a number.
 
@@ -518,6 +562,8 @@ def render_number(
     style : str
         One of `STYLES`.
     rng : numpy.random.Generator
+    page : {"plain", "ruled", "squared"}, default="plain"
+        The paper under a ``"paper"`` photo, see `render_digit`.
 
     Returns
     -------
@@ -528,7 +574,7 @@ def render_number(
     if len(digit_images) != len(labels) or not digit_images:
         raise UsageError("render_number needs one label per digit image, and at least one digit")
     strip = _number_strip(digit_images, rng)
-    return _render_ink(strip, style, rng), "".join(str(int(label)) for label in labels)
+    return _render_ink(strip, style, rng, page=page), "".join(str(int(label)) for label in labels)
 
 
 @lru_cache(maxsize=1)
