@@ -1,12 +1,13 @@
-"""Digits and numbers photographed on ruled and squared paper, against plain paper.
+"""Digits and numbers photographed on ruled and squared paper and in forms' boxes, against plain paper.
 
 Renders MNIST *test* digits as paper photos (`digitrec.synth`, style ``"paper"``) on
-each kind of page (`synth.PAGES`: plain, a notebook's ruled lines, squares), single
-digits and numbers of 2 to 4 digits, and reads them with the default model (or
-``--model``) through `Recognizer`. Each image is read twice in the same run: as
-digitrec reads it, and with the printed-line removal
-(`digitrec.preprocess._drop_ruled_lines`) switched off, so the table shows what the
-removal is worth; and the median time per image of each.
+each kind of page (`synth.PAGES`: plain, a notebook's ruled lines or squares, a form's
+box around the number or one box per digit), single digits and numbers of 2 to 4
+digits, and reads them with the default model (or ``--model``) through `Recognizer`.
+Each image is read twice in the same run: as digitrec reads it, and with the removal
+of printed lines and boxes (`digitrec.preprocess._drop_ruled_lines`, `_drop_frames`)
+switched off, so the table shows what the removal is worth; and the median time per
+image of each.
 
 Run::
 
@@ -46,15 +47,16 @@ def _pct(k: int, n: int) -> str:
 
 def _read(rec: Recognizer, image, removal: bool) -> tuple[str, float]:
     """The top classes read (one character per digit found) and the seconds it took."""
-    kept = preprocess._drop_ruled_lines
+    kept = preprocess._drop_ruled_lines, preprocess._drop_frames
     if not removal:
         preprocess._drop_ruled_lines = lambda ink, seen=None: False
+        preprocess._drop_frames = lambda ink, labels, mass, seen: False
     try:
         start = time.perf_counter()
         result = rec.recognize(image)
         return "".join(str(d.digit) for d in result.digits), time.perf_counter() - start
     finally:
-        preprocess._drop_ruled_lines = kept
+        preprocess._drop_ruled_lines, preprocess._drop_frames = kept
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                 cell[1] += 1
                 times[(page, removal)].append(seconds)
 
-    print("| page | single digits correct | numbers read exactly | without line removal: singles / numbers "
+    print("| page | single digits correct | numbers read exactly | without the removal: singles / numbers "
           "| median ms per image (without removal) | machine |")
     print("|---|---|---|---|---|---|")
     for page in synth.PAGES:

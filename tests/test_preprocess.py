@@ -302,6 +302,55 @@ def test_lines_are_found_where_a_page_shows_them_and_nowhere_else():
         assert (ink > 0).sum() == digit.sum()
 
 
+def _in_boxes(strokes_per_digit, walls: bool, page=(420, 300), cell=(100, 130), origin=(60, 70)):
+    """Digits written in a form's printed boxes (one box around them all, or one box per
+    digit): the photo, the digits' ink mask and the boxes' own mask."""
+    digits = np.zeros(page[::-1], bool)
+    boxes = Image.new("L", page, 0)
+    draw = ImageDraw.Draw(boxes)
+    x0, y0 = origin
+    n = len(strokes_per_digit)
+    draw.rectangle([x0, y0, x0 + n * cell[0], y0 + cell[1]], outline=255, width=3)
+    for i, strokes in enumerate(strokes_per_digit):
+        if walls and i:
+            draw.line([(x0 + i * cell[0], y0), (x0 + i * cell[0], y0 + cell[1])], fill=255, width=3)
+        digits |= stroke_mask(size=page, strokes=strokes, width=9, offset=(x0 + i * cell[0], y0))
+    frame = np.asarray(boxes) > 127
+    grey = np.where(digits, 30, np.where(frame, 90, 232)).astype(np.uint8)
+    return Image.fromarray(grey), digits, frame
+
+
+ONE = [((50, 25), (45, 105))]
+ZERO = [((30, 25), (70, 25)), ((70, 25), (70, 105)), ((70, 105), (30, 105)), ((30, 105), (30, 25))]
+
+
+@pytest.mark.parametrize("walls", [False, True])
+def test_a_form_s_boxes_are_not_ink(walls):
+    seven = [((25, 25), (75, 25)), ((75, 25), (40, 105))]
+    image, digits, frame = _in_boxes([seven, ONE, seven], walls)
+    ink = pp.ink_map(image) > 0.5
+    assert ink[frame & ~digits].mean() < 0.02
+    assert ink[digits].mean() > 0.95
+    boxes = pp.prepare(image, "mnist").boxes
+    assert len(boxes) == 3, boxes  # neither the box's sides nor its walls read as "1"s
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        assert 60 + i * 100 < x0 and x1 < 60 + (i + 1) * 100 and 70 < y0 and y1 < 200
+
+
+def test_a_small_box_on_a_page_is_not_ink_but_a_boxy_zero_drawn_by_hand_is():
+    # A box a third of the page wide: no line crosses the page, the box is found as a box.
+    image, digits, frame = _in_boxes([ONE], walls=False, page=(420, 320), origin=(150, 90))
+    ink = pp.ink_map(image) > 0.5
+    assert ink[frame & ~digits].mean() < 0.02 and ink[digits].mean() > 0.95
+    # A "0" drawn as a rectangle by hand wobbles: it is no printed box.
+    rng = np.random.default_rng(0)
+    wobbly = [((x0 + rng.integers(-4, 5), y0 + rng.integers(-4, 5)), (x1 + rng.integers(-4, 5), y1 + rng.integers(-4, 5)))
+              for (x0, y0), (x1, y1) in ZERO]
+    zero = stroke_mask(size=(200, 160), strokes=wobbly, width=7, offset=(50, 10))
+    ink = pp.ink_map(Image.fromarray(paper(zero))) > 0.5
+    assert iou(ink, zero) > 0.85
+
+
 def _lit_unevenly(mask: np.ndarray, shadow: float = 1.0) -> Image.Image:
     """Dark ink of ``mask`` on paper lit from the right, the whole page times ``shadow``."""
     h, w = mask.shape

@@ -268,9 +268,9 @@ def test_mnist_digits_render_in_every_style(mnist_dir):
     assert text == "".join(map(str, y[:6])) and image.mode == "RGB"
 
 
-def test_ruled_and_squared_pages_print_light_lines_under_the_ink(digits28):
+def test_ruled_squared_and_form_pages_print_lines_under_the_ink(digits28):
     plain = synth.render_digit(digits28[0][0], "paper", np.random.default_rng(5))
-    for page in ("ruled", "squared"):
+    for page in ("ruled", "squared", "boxed", "comb"):
         image = synth.render_digit(digits28[0][0], "paper", np.random.default_rng(5), page=page)
         assert image.size == plain.size and image.format == "JPEG"
         grey = np.asarray(image.convert("L"), np.float32)

@@ -570,7 +570,10 @@ def _ink_from_grey(grey: np.ndarray, even_paper: float | None = None) -> Ink:
     _drop_ruled_lines(ink, faint)
     if background.ndim:
         _fill_solid(ink, dark, float(paper_level - depth / 2))
-    return _strokes(ink)
+    strokes = _strokes(ink)
+    if _drop_frames(*strokes, faint):
+        strokes = _strokes(ink)  # a box's digits are strokes of their own again
+    return strokes
 
 
 # Ruled and squared paper. A page's printed lines cross the whole image at one slant
@@ -583,11 +586,15 @@ def _ink_from_grey(grey: np.ndarray, even_paper: float | None = None) -> Ink:
 RULED_COVER, RULED_THIN, RULED_SKEW, RULED_ALONE = 0.75, 0.03, 5, 150
 
 
-def _ruled_rows(on: np.ndarray) -> tuple[float, list[tuple[int, int]]] | None:
+Lines = tuple[float, list[tuple[int, int]]]  # a slope (rows per column), each line's first and last row at column 0
+
+
+def _ruled_rows(on: np.ndarray, alone: bool = True, slope: float | None = None) -> Lines | None:
     """The horizontal lines of a ruled page in a binary map (every pixel darker than the paper).
 
-    Returns the lines' slope (rows per column) and each line's first and last row at
-    column 0, or None if the map shows no ruled page.
+    Returns the lines' slope and rows, or None if the map shows no ruled page. With
+    ``alone`` false, one line by itself is no page; ``slope`` given, lines at that
+    slope only are looked for.
     """
     h, w = on.shape
     if np.count_nonzero(on.any(axis=0)) < RULED_COVER * w:
@@ -595,15 +602,18 @@ def _ruled_rows(on: np.ndarray) -> tuple[float, list[tuple[int, int]]] | None:
     ys, xs = np.nonzero(on)
     step = max(1, ys.size // 4000)  # the slant is plain from a few thousand pixels
     few_y, few_x = ys[::step], xs[::step].astype(np.float32)
-    best = (-1, 0.0)
-    for degrees in range(-RULED_SKEW, RULED_SKEW + 1):
-        slope = float(np.tan(np.radians(degrees)))
-        counts = np.bincount(few_y - np.round(few_x * np.float32(slope)).astype(np.intp) + w)
-        # Three rows together: a line between two of the slopes tried spreads over two.
-        peak = int((counts[:-2] + counts[1:-1] + counts[2:]).max()) if counts.size > 2 else int(counts.sum())
-        if peak > best[0]:
-            best = (peak, slope)
-    slope = best[1]
+
+    def peak(degrees: float) -> int:
+        shift = np.round(few_x * np.float32(np.tan(np.radians(degrees)))).astype(np.intp)
+        counts = np.bincount(few_y - shift + w)
+        # Three rows together: a line between two of the angles tried spreads over two.
+        return int((counts[:-2] + counts[1:-1] + counts[2:]).max()) if counts.size > 2 else int(counts.sum())
+
+    if slope is None:
+        # Whole degrees, then quarter degrees about the best: over a few hundred pixels a
+        # line half a degree off drifts out of the band it is cleared in.
+        angle = max(range(-RULED_SKEW, RULED_SKEW + 1), key=peak)
+        slope = float(np.tan(np.radians(max((angle + d for d in (-0.5, -0.25, 0.0, 0.25, 0.5)), key=peak))))
     offset = int(np.ceil(abs(slope) * w))
     rows = ys - np.round(xs * slope).astype(np.intp) + offset
     # How many columns each row (with its two neighbours) reaches: a line reaches all
@@ -612,7 +622,7 @@ def _ruled_rows(on: np.ndarray) -> tuple[float, list[tuple[int, int]]] | None:
     occupied = np.zeros((n_rows + 2, w), bool)
     occupied[rows + 1, xs] = True
     reach = np.count_nonzero(occupied[:-2] | occupied[1:-1] | occupied[2:], axis=1)
-    alone = np.count_nonzero(occupied[1:-1], axis=1)  # each row on its own
+    by_itself = np.count_nonzero(occupied[1:-1], axis=1)  # each row on its own
     starts = offset - np.round(np.arange(w) * slope).astype(np.intp)
     crossed = np.cumsum(np.bincount(starts, minlength=n_rows + 1)[:n_rows] - np.bincount(
         starts + h, minlength=n_rows + h + 1)[:n_rows])
@@ -622,7 +632,7 @@ def _ruled_rows(on: np.ndarray) -> tuple[float, list[tuple[int, int]]] | None:
     for first, end in zip(edges[::2], edges[1::2]):  # each run of line rows
         # The line itself: the rows of the run that hold a good part of it alone (the
         # run also has the rows beside it, which reached it through their neighbours).
-        own = np.flatnonzero(alone[first:end] >= 0.25 * crossed[first:end])
+        own = np.flatnonzero(by_itself[first:end] >= 0.25 * crossed[first:end])
         if own.size:
             lines.append((int(first + own[0]), int(first + own[-1])))
     thickness = max(4.0, RULED_THIN * h)
@@ -632,7 +642,7 @@ def _ruled_rows(on: np.ndarray) -> tuple[float, list[tuple[int, int]]] | None:
     if len(lines) == 1:
         first, last = lines[0]
         edges = occupied[first : last + 3]  # the line's rows and the band's neighbours
-        if w < RULED_ALONE or not (edges[:, :3].any() and edges[:, -3:].any()):
+        if not alone or w < RULED_ALONE or not (edges[:, :3].any() and edges[:, -3:].any()):
             return None
     else:
         widths = np.array([b - a + 1 for a, b in lines])
@@ -646,50 +656,127 @@ def _drop_ruled_lines(ink: np.ndarray, seen: np.ndarray | None = None) -> bool:
     """Clear the printed lines of ruled or squared paper from an ink map (in place).
 
     ``seen`` (default: the ink) is where lines are looked for: every pixel darker than
-    the paper's noise, since faint lines are only partly ink. A line's pixels are
-    cleared except where a stroke crosses it (ink that is no line just above and just
-    below it, within two columns: a slanted stroke too): a digit written across a line
-    keeps its stroke, and where two lines of squared paper cross nothing is left.
-    Returns whether any line was found.
+    the paper's noise, since faint lines are only partly ink. Returns whether any line
+    was found (see `_clear_lines` for what is cleared).
     """
     seen = ink > 0 if seen is None else seen
-    found = []  # (whether transposed, the lines: their rows at each column)
-    lines_mask = np.zeros(ink.shape, bool)
-    for transposed in (False, True):  # lines along the rows, then along the columns
-        view, looked, mask = (ink.T, seen.T, lines_mask.T) if transposed else (ink, seen, lines_mask)
-        ruled = _ruled_rows(looked)
-        if ruled is None:
+    found = [(transposed, ruled) for transposed in (False, True)
+             if (ruled := _ruled_rows(seen.T if transposed else seen)) is not None]
+    if len(found) == 1 and not found[0][0]:
+        # Before the rows go (a wall's ends meet them), and knowing them for lines.
+        _drop_walls(ink, seen, found[0][1], _line_bands(ink.shape, found)[1])
+    _clear_lines(ink, found)
+    return bool(found)
+
+
+def _drop_walls(ink: np.ndarray, seen: np.ndarray, rows: Lines, rows_mask: np.ndarray) -> None:
+    """Clear the walls of a row of printed boxes (a form's field for a number, one box
+    per digit, or one box around it): between two neighbouring lines of ``rows``
+    (``rows_mask``: their pixels), lines that run from one to the other, two or more of
+    them (a box's two sides at least)."""
+    slope, lines = rows
+    h, w = ink.shape
+    shift = np.round(np.arange(w) * slope).astype(np.intp)
+    for (_, above), (below, _) in zip(lines, lines[1:]):
+        if below - above + 1 < FRAME_MIN:
             continue
-        slope, lines = ruled
-        h, w = view.shape
+        # The strip between the two lines and 3 rows into each, straightened: row k of
+        # column x is image row above - 3 + k + shift[x].
+        y = above - 3 + np.arange(below - above + 7)[:, None] + shift[None, :]
+        inside = (y >= 0) & (y < h)
+        y = np.clip(y, 0, h - 1)
+        x = np.broadcast_to(np.arange(w), y.shape)
+        walls = _ruled_rows((seen[y, x] & inside).T, slope=-slope)  # square to the lines
+        if walls is None:
+            continue
+        strip = ink[y, x] * inside
+        _clear_lines(strip, [(True, walls)], also=rows_mask[y, x])
+        ink[y[inside], x[inside]] = strip[inside]
+
+
+def _line_bands(shape: tuple[int, ...], found: list[tuple[bool, Lines]]) -> tuple[list, np.ndarray]:
+    """Each line's pixels: (transposed, its rows at each column, which are inside the map,
+    the columns) per line, and all of them as one mask of the map."""
+    bands = []
+    lines_mask = np.zeros(shape, bool)
+    for transposed, (slope, lines) in found:
+        mask = lines_mask.T if transposed else lines_mask
+        h, w = mask.shape
         x = np.arange(w)
         shift = np.round(x * slope).astype(np.intp)
-        bands = []
         for first, last in lines:
+            first, last = first - 1, last + 1  # and its faint edges
             rows = (first + shift)[None, :] + np.arange(last - first + 1)[:, None]
             inside = (rows >= 0) & (rows < h)
             columns = np.broadcast_to(x, rows.shape)
             mask[rows[inside], columns[inside]] = True
-            bands.append((rows, inside, columns))
-        found.append((transposed, bands))
+            bands.append((transposed, rows, inside, columns))
+    return bands, lines_mask
+
+
+def _clear_lines(ink: np.ndarray, found: list[tuple[bool, Lines]], also: np.ndarray | None = None) -> None:
+    """Clear lines from an ink map (in place): those along its rows, and (``transposed``)
+    those along its columns.
+
+    A line's pixels are cleared except where a stroke meets it (ink that is no line,
+    nor one of ``also``'s pixels, just above or just below it, within two columns: a
+    slanted stroke too): a digit written across a line keeps its stroke, and where two
+    lines cross nothing is left.
+    """
     if not found:
-        return False
+        return
+    bands, lines_mask = _line_bands(ink.shape, found)
+    if also is not None:
+        lines_mask |= also
     stroke = (ink > 0) & ~lines_mask
-    for transposed, bands in found:
+    for transposed, rows, inside, columns in bands:
         view, strokes = (ink.T, stroke.T) if transposed else (ink, stroke)
         h, w = view.shape
-        for rows, inside, columns in bands:
-            sides = []
-            for ends in ((rows[0] - 1, rows[0] - 2), (rows[-1] + 1, rows[-1] + 2)):
-                side = np.zeros(w + 4, bool)
-                for y in ends:
-                    ok = (y >= 0) & (y < h)
-                    side[2:-2][ok] |= strokes[y[ok], columns[0][ok]]
-                # ink within two columns either way
-                sides.append(side[:-4] | side[1:-3] | side[2:-2] | side[3:-1] | side[4:])
-            clear = inside & ~(sides[0] | sides[1])[None, :]
-            view[rows[clear], columns[clear]] = 0
-    return True
+        sides = []
+        for ends in ((rows[0] - 1, rows[0] - 2), (rows[-1] + 1, rows[-1] + 2)):
+            side = np.zeros(w + 4, bool)
+            for y in ends:
+                ok = (y >= 0) & (y < h)
+                side[2:-2][ok] |= strokes[y[ok], columns[0][ok]]
+            # ink within two columns either way
+            sides.append(side[:-4] | side[1:-3] | side[2:-2] | side[3:-1] | side[4:])
+        clear = inside & ~(sides[0] | sides[1])[None, :]
+        view[rows[clear], columns[clear]] = 0
+
+
+# A printed box around the digits (a form's field, or a row of boxes, one per digit):
+# a blob of ink whose four sides each run along FRAME_SIDE of its bounding box, and in
+# which `_ruled_rows` finds two lines or more each way (the box's sides, and the walls
+# between boxes). No digit has two straight strokes across its whole width and two
+# across its whole height.
+FRAME_SIDE, FRAME_MIN = 0.75, 12
+
+
+def _drop_frames(ink: np.ndarray, labels: np.ndarray, mass: np.ndarray, seen: np.ndarray) -> bool:
+    """Clear printed boxes around digits from an ink map (in place; ``labels`` and ``mass``
+    are its strokes, ``seen`` as for `_drop_ruled_lines`). Returns whether any was found."""
+    from scipy import ndimage
+
+    cleared = False
+    for index, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None or mass[index] <= 0:
+            continue
+        own = labels[sl] == index
+        h, w = own.shape
+        if min(h, w) < FRAME_MIN:
+            continue
+        # Cheap first: ink along all four sides of its box (a "0" is round there).
+        t, u = max(3, round(0.1 * h)), max(3, round(0.1 * w))
+        if min(own[:t].any(axis=0).mean(), own[-t:].any(axis=0).mean(),
+               own[:, :u].any(axis=1).mean(), own[:, -u:].any(axis=1).mean()) < FRAME_SIDE:
+            continue
+        looked = seen[sl] & own
+        rows, columns = _ruled_rows(looked, alone=False), _ruled_rows(looked.T, alone=False)
+        if rows is None or columns is None:
+            continue
+        _clear_lines(ink[sl], [(False, rows), (True, columns)])
+        cleared = True
+    return cleared
 
 
 # A hole in the ink whose relative contrast with the ink around it is under this is

@@ -79,8 +79,9 @@ __all__ = [
 ]
 
 STYLES: tuple[str, ...] = ("paper", "canvas", "chalk", "rotated", "thick", "thin", "scan")
-# The paper under a "paper" photo: blank, a notebook's ruled lines, or squares.
-PAGES: tuple[str, ...] = ("plain", "ruled", "squared")
+# The paper under a "paper" photo: blank, a notebook's ruled lines or squares, or a
+# form's printed box around the number (one box, or one per digit).
+PAGES: tuple[str, ...] = ("plain", "ruled", "squared", "boxed", "comb")
 NON_DIGIT_KINDS: tuple[str, ...] = ("letter", "symbol", "scribble", "blank", "noise", "smudge")
 
 # Letters and symbols nobody would read as a digit; O/o/D/Q (0), I/l/i/j/J/T/7-like
@@ -280,6 +281,45 @@ def _ruling(rng: np.random.Generator, height: int, width: int, kind: str, digit_
     return 1.0 - (strength * tint)[..., None] * colour
 
 
+def _form_box(rng: np.random.Generator, page_ink: np.ndarray, kind: str, digit_height: float) -> np.ndarray:
+    """A form's printed box around the ink, float32 HxWx3 as `_ruling`'s: ``"boxed"``, one
+    box; ``"comb"``, one box per digit (walls in the gaps between the digits' ink).
+
+    The box stands 0.1 to 0.3 digit heights clear of the ink (inside the image), its
+    lines 1 to 3 px wide, dark grey or blue, slanted up to 2 degrees.
+    """
+    height, width = page_ink.shape
+    rows, cols = np.flatnonzero(page_ink.max(axis=1) > 0.1), np.flatnonzero(page_ink.max(axis=0) > 0.1)
+    margin = rng.uniform(0.1, 0.3) * digit_height
+    top, bottom = max(1.0, rows[0] - margin), min(height - 2.0, rows[-1] + margin)
+    left, right = max(1.0, cols[0] - margin), min(width - 2.0, cols[-1] + margin)
+    walls = [left, right]
+    if kind == "comb":
+        # A wall in the middle of each run of blank columns between the digits.
+        inked = page_ink.max(axis=0) > 0.1
+        blank = np.flatnonzero(~inked[cols[0] : cols[-1] + 1]) + cols[0]
+        if blank.size:
+            runs = np.split(blank, np.flatnonzero(np.diff(blank) > 1) + 1)
+            walls += [float(run.mean()) for run in runs if run.size >= 2]
+    line_width = rng.uniform(1.0, 3.0)
+    tint = rng.uniform(0.4, 0.8)
+    colour = np.array([1.0, 1.0, 1.0], np.float32) if rng.random() < 0.5 else np.array([1.0, 0.85, 0.5], np.float32)
+    angle = np.radians(rng.uniform(-2.0, 2.0))
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    cy, cx = (top + bottom) / 2, (left + right) / 2
+    # The page's coordinates, turned by the angle about the box's centre.
+    u = (xx - cx) * np.cos(angle) + (yy - cy) * np.sin(angle) + cx
+    v = (yy - cy) * np.cos(angle) - (xx - cx) * np.sin(angle) + cy
+    within_x = (u >= left - line_width) & (u <= right + line_width)
+    within_y = (v >= top - line_width) & (v <= bottom + line_width)
+    strength = np.zeros((height, width), np.float32)
+    for y in (top, bottom):
+        np.maximum(strength, np.clip(line_width / 2 + 0.5 - np.abs(v - y), 0, 1) * within_x, out=strength)
+    for x in walls:
+        np.maximum(strength, np.clip(line_width / 2 + 0.5 - np.abs(u - x), 0, 1) * within_y, out=strength)
+    return 1.0 - (strength * tint)[..., None] * colour
+
+
 def _paper_rgb(
     page_ink: np.ndarray, rng: np.random.Generator, *, shadow_p: float = 0.3, ruling: np.ndarray | None = None
 ) -> np.ndarray:
@@ -317,8 +357,10 @@ def _paper(
         if big.shape[0] > height or big.shape[1] > width:
             shrink = min(0.94 * height / big.shape[0], 0.94 * width / big.shape[1])
             big = _resize(big, max(1, int(big.shape[1] * shrink)), max(1, int(big.shape[0] * shrink)))
-    ruling = None if page == "plain" else _ruling(rng, height, width, page, _MNIST_BOX * scale)
+    ruling = _ruling(rng, height, width, page, _MNIST_BOX * scale) if page in ("ruled", "squared") else None
     placed = _place(_pen(big), width, height, rng)
+    if page in ("boxed", "comb"):
+        ruling = _form_box(rng, placed, page, _MNIST_BOX * scale)
     return _finish_photo(_paper_rgb(placed, rng, ruling=ruling), rng, blur=(0.3, 1.3), noise=(0.005, 0.025),
                          quality=(55, 90))
 
@@ -468,7 +510,7 @@ def _render_ink(
     if page not in PAGES:
         raise UsageError(f"unknown page {page!r}; choose one of {', '.join(PAGES)}")
     if page != "plain" and style != "paper":
-        raise UsageError(f"ruled and squared pages are photographed paper: style 'paper', not {style!r}")
+        raise UsageError(f"ruled, squared and form pages are photographed paper: style 'paper', not {style!r}")
     if style == "paper":
         return _paper(ink, rng, size, page=page)
     if style == "canvas":
@@ -505,9 +547,10 @@ def render_digit(
         The image's size; default: the style's own choice (photos 320x240 to 640x480,
         canvas 280x280, scans 900 to 1600 pixels wide). An image stored sideways by
         EXIF has its width and height swapped in storage.
-    page : {"plain", "ruled", "squared"}, default="plain"
+    page : {"plain", "ruled", "squared", "boxed", "comb"}, default="plain"
         The paper under a ``"paper"`` photo (`PAGES`): a notebook's ruled lines or
-        squares are printed under the ink.
+        squares, or a form's box around the ink (one per digit for ``"comb"``), are
+        printed under the ink.
 
     Returns
     -------
@@ -562,7 +605,7 @@ def render_number(
     style : str
         One of `STYLES`.
     rng : numpy.random.Generator
-    page : {"plain", "ruled", "squared"}, default="plain"
+    page : {"plain", "ruled", "squared", "boxed", "comb"}, default="plain"
         The paper under a ``"paper"`` photo, see `render_digit`.
 
     Returns
