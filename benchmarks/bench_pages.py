@@ -50,7 +50,7 @@ def _read(rec: Recognizer, image, removal: bool) -> tuple[str, float]:
     kept = preprocess._drop_ruled_lines, preprocess._drop_frames
     if not removal:
         preprocess._drop_ruled_lines = lambda ink, seen=None: False
-        preprocess._drop_frames = lambda ink, labels, mass, seen: False
+        preprocess._drop_frames = lambda *args: False
     try:
         start = time.perf_counter()
         result = rec.recognize(image)

@@ -239,6 +239,7 @@ def _decode(
     if isinstance(source, Image.Image):
         _check_pixels("the image", source.size, max_pixels)
         with _pillow_errors("the image"):
+            source.load()  # an image opened lazily fails here, not half way through reading it
             return ImageOps.exif_transpose(source), 1.0
     if isinstance(source, np.ndarray):
         image = _array_to_image(source)
@@ -498,7 +499,8 @@ def _ink_and_labels(image: Image.Image) -> Ink:
         found = _canvas_ink(pixels, grey)
         if found is not None:
             return found
-    return _composited_ink(image)
+    found = _composited_ink(image)
+    return _without_frames(*found, _components(found[1], found[2]))[0]
 
 
 def _composited_ink(image: Image.Image) -> Ink:
@@ -570,10 +572,7 @@ def _ink_from_grey(grey: np.ndarray, even_paper: float | None = None) -> Ink:
     _drop_ruled_lines(ink, faint)
     if background.ndim:
         _fill_solid(ink, dark, float(paper_level - depth / 2))
-    strokes = _strokes(ink)
-    if _drop_frames(*strokes, faint):
-        strokes = _strokes(ink)  # a box's digits are strokes of their own again
-    return strokes
+    return _strokes(ink)
 
 
 # Ruled and squared paper. A page's printed lines cross the whole image at one slant
@@ -752,31 +751,37 @@ def _clear_lines(ink: np.ndarray, found: list[tuple[bool, Lines]], also: np.ndar
 FRAME_SIDE, FRAME_MIN = 0.75, 12
 
 
-def _drop_frames(ink: np.ndarray, labels: np.ndarray, mass: np.ndarray, seen: np.ndarray) -> bool:
-    """Clear printed boxes around digits from an ink map (in place; ``labels`` and ``mass``
-    are its strokes, ``seen`` as for `_drop_ruled_lines`). Returns whether any was found."""
-    from scipy import ndimage
-
+def _drop_frames(ink: np.ndarray, labels: np.ndarray, groups: list[_Group]) -> bool:
+    """Clear printed boxes around digits from an ink map (in place; ``groups`` are its
+    strokes' blobs, from `_components`). Returns whether any was found: the ink's
+    strokes must then be labelled again."""
     cleared = False
-    for index, sl in enumerate(ndimage.find_objects(labels), start=1):
-        if sl is None or mass[index] <= 0:
+    for g in groups:
+        if min(g.height, g.width) < FRAME_MIN:
             continue
-        own = labels[sl] == index
+        own = g.owns(labels[g.y0 : g.y1, g.x0 : g.x1])
         h, w = own.shape
-        if min(h, w) < FRAME_MIN:
-            continue
-        # Cheap first: ink along all four sides of its box (a "0" is round there).
+        # Cheap first, side by side: ink along all four sides of its box (a "0" is
+        # round there, a "7" has no bottom).
         t, u = max(3, round(0.1 * h)), max(3, round(0.1 * w))
-        if min(own[:t].any(axis=0).mean(), own[-t:].any(axis=0).mean(),
-               own[:, :u].any(axis=1).mean(), own[:, -u:].any(axis=1).mean()) < FRAME_SIDE:
+        sides = (lambda: own[:t].any(axis=0), lambda: own[-t:].any(axis=0),
+                 lambda: own[:, :u].any(axis=1), lambda: own[:, -u:].any(axis=1))
+        if not all(side().mean() >= FRAME_SIDE for side in sides):
             continue
-        looked = seen[sl] & own
-        rows, columns = _ruled_rows(looked, alone=False), _ruled_rows(looked.T, alone=False)
+        rows, columns = _ruled_rows(own, alone=False), _ruled_rows(own.T, alone=False)
         if rows is None or columns is None:
             continue
-        _clear_lines(ink[sl], [(False, rows), (True, columns)])
+        _clear_lines(ink[g.y0 : g.y1, g.x0 : g.x1], [(False, rows), (True, columns)])
         cleared = True
     return cleared
+
+
+def _without_frames(ink: np.ndarray, labels: np.ndarray, mass: np.ndarray, groups: list[_Group]) -> tuple[Ink, list[_Group]]:
+    """The ink (map, labels, masses) and its blobs, printed boxes taken out (`_drop_frames`)."""
+    if not _drop_frames(ink, labels, groups):
+        return (ink, labels, mass), groups
+    found = _strokes(ink)  # a box's digits are strokes of their own again
+    return found, _components(found[1], found[2])
 
 
 # A hole in the ink whose relative contrast with the ink around it is under this is
@@ -1703,15 +1708,20 @@ def prepare(
     grey = _stroke_grey(image) if isinstance(image, np.ndarray) else None
     work_factor = _work_factor((width, height))
     origin = (0, 0)
-    with _pillow_errors("the image"):
-        ink, labels, mass = _ink_of(image, work_factor, grey=grey)
+    # The image is decoded by now (`_decode` loads it): an error from here on is no bad
+    # image but a bug, and is not dressed up as one.
+    ink, labels, mass = _ink_of(image, work_factor, grey=grey)
+    groups = _components(labels, mass)
+    if grey is None:  # a photo or a scan, which may show a form's boxes; no canvas does
+        (ink, labels, mass), groups = _without_frames(ink, labels, mass, groups)
+    closer = _closer_box(groups, work_factor, (width, height))
+    if closer is not None:
+        box, work_factor = closer
+        origin = box[:2]
+        ink, labels, mass = _ink_of(image, work_factor, box, grey)
         groups = _components(labels, mass)
-        closer = _closer_box(groups, work_factor, (width, height))
-        if closer is not None:
-            box, work_factor = closer
-            origin = box[:2]
-            ink, labels, mass = _ink_of(image, work_factor, box, grey)
-            groups = _components(labels, mass)
+        if grey is None:
+            (ink, labels, mass), groups = _without_frames(ink, labels, mass, groups)
     factor = decoded_factor * work_factor
     formatter = FORMATTERS[input_format]
     judge_crops: Judge | None = None
