@@ -577,7 +577,7 @@ def _ink_from_grey(grey: np.ndarray, even_paper: float | None = None) -> Ink:
 
 # Ruled and squared paper. A page's printed lines cross the whole image at one slant
 # (a photo is rarely square to the page: up to RULED_SKEW degrees either way, tried in
-# 1-degree steps), each line reaching RULED_COVER of the image's columns and thin (at
+# whole then quarter degrees), each line reaching RULED_COVER of the image's columns and thin (at
 # most RULED_THIN of the image, or 4 px); at least two of them, spaced at least three
 # times their width, or one alone that runs from edge to edge of an image at least
 # RULED_ALONE px wide: no digit's stroke crosses a photo of it, and a hand-drawn one
@@ -776,7 +776,9 @@ def _drop_frames(ink: np.ndarray, labels: np.ndarray, groups: list[_Group]) -> b
     return cleared
 
 
-def _without_frames(ink: np.ndarray, labels: np.ndarray, mass: np.ndarray, groups: list[_Group]) -> tuple[Ink, list[_Group]]:
+def _without_frames(
+    ink: np.ndarray, labels: np.ndarray, mass: np.ndarray, groups: list[_Group]
+) -> tuple[Ink, list[_Group]]:
     """The ink (map, labels, masses) and its blobs, printed boxes taken out (`_drop_frames`)."""
     if not _drop_frames(ink, labels, groups):
         return (ink, labels, mass), groups
