@@ -612,6 +612,8 @@ def _ruled_rows(on: np.ndarray, alone: bool = True, slope: float | None = None) 
         # Whole degrees, then quarter degrees about the best: over a few hundred pixels a
         # line half a degree off drifts out of the band it is cleared in.
         angle = max(range(-RULED_SKEW, RULED_SKEW + 1), key=peak)
+        if peak(angle) * step < 0.5 * w:
+            return None  # no row holds half a line's pixels: the usual page of digits
         slope = float(np.tan(np.radians(max((angle + d for d in (-0.5, -0.25, 0.0, 0.25, 0.5)), key=peak))))
     offset = int(np.ceil(abs(slope) * w))
     rows = ys - np.round(xs * slope).astype(np.intp) + offset
