@@ -33,16 +33,9 @@ from digitrec import preprocess, synth
 from digitrec.datasets import read_mnist
 from digitrec.recognizer import Recognizer
 
-
-def _load() -> str:
-    try:
-        return "load " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "load unknown"
-
-
-def _pct(k: int, n: int) -> str:
-    return f"{100.0 * k / max(n, 1):.1f}%"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_preprocess import _load  # noqa: E402
+from bench_realistic import _pct, _table  # noqa: E402
 
 
 def _read(rec: Recognizer, image, removal: bool) -> tuple[str, float]:
@@ -95,16 +88,16 @@ def main(argv: list[str] | None = None) -> int:
                 cell[1] += 1
                 times[(page, removal)].append(seconds)
 
-    print("| page | single digits correct | numbers read exactly | without the removal: singles / numbers "
-          "| median ms per image (without removal) | machine |")
-    print("|---|---|---|---|---|---|")
+    rows = []
     for page in synth.PAGES:
         on_s, on_n = stats[(page, "single", True)], stats[(page, "number", True)]
         off_s, off_n = stats[(page, "single", False)], stats[(page, "number", False)]
         on_t = statistics.median(times[(page, True)]) * 1000
         off_t = statistics.median(times[(page, False)]) * 1000
-        print(f"| {page} | {_pct(*on_s)} of {on_s[1]} | {_pct(*on_n)} of {on_n[1]} | "
-              f"{_pct(*off_s)} / {_pct(*off_n)} | {on_t:.2f} ({off_t:.2f}) | {_load()} |")
+        rows.append([page, f"{_pct(*on_s)} of {on_s[1]}", f"{_pct(*on_n)} of {on_n[1]}",
+                     f"{_pct(*off_s)} / {_pct(*off_n)}", f"{on_t:.2f} ({off_t:.2f})", _load()])
+    print(_table(["page", "single digits correct", "numbers read exactly", "without the removal: singles / numbers",
+                  "median ms per image (without removal)", "machine"], rows))
     print("\n(correct / read exactly: the top class of every digit found, and exactly as many digits "
           f"as written; total {time.perf_counter() - started:.0f} s)")
     return 0

@@ -642,8 +642,8 @@ def _ruled_rows(on: np.ndarray, alone: bool = True, slope: float | None = None) 
         return None
     if len(lines) == 1:
         first, last = lines[0]
-        edges = occupied[first : last + 3]  # the line's rows and the band's neighbours
-        if not alone or w < RULED_ALONE or not (edges[:, :3].any() and edges[:, -3:].any()):
+        band = occupied[first : last + 3]  # the line's rows and the band's neighbours
+        if not alone or w < RULED_ALONE or not (band[:, :3].any() and band[:, -3:].any()):
             return None
     else:
         widths = np.array([b - a + 1 for a, b in lines])
@@ -763,12 +763,13 @@ def _drop_frames(ink: np.ndarray, labels: np.ndarray, groups: list[_Group]) -> b
             continue
         own = g.owns(labels[g.y0 : g.y1, g.x0 : g.x1])
         h, w = own.shape
-        # Cheap first, side by side: ink along all four sides of its box (a "0" is
-        # round there, a "7" has no bottom).
+        # Cheap first: ink along all four sides of its box (a "0" is round there, a "7"
+        # has no bottom); most blobs fail on the first side tested.
         t, u = max(3, round(0.1 * h)), max(3, round(0.1 * w))
-        sides = (lambda: own[:t].any(axis=0), lambda: own[-t:].any(axis=0),
-                 lambda: own[:, :u].any(axis=1), lambda: own[:, -u:].any(axis=1))
-        if not all(side().mean() >= FRAME_SIDE for side in sides):
+        if not (
+            own[:t].any(axis=0).mean() >= FRAME_SIDE and own[-t:].any(axis=0).mean() >= FRAME_SIDE
+            and own[:, :u].any(axis=1).mean() >= FRAME_SIDE and own[:, -u:].any(axis=1).mean() >= FRAME_SIDE
+        ):
             continue
         rows, columns = _ruled_rows(own, alone=False), _ruled_rows(own.T, alone=False)
         if rows is None or columns is None:
@@ -1714,18 +1715,19 @@ def prepare(
     origin = (0, 0)
     # The image is decoded by now (`_decode` loads it): an error from here on is no bad
     # image but a bug, and is not dressed up as one.
-    ink, labels, mass = _ink_of(image, work_factor, grey=grey)
-    groups = _components(labels, mass)
-    if grey is None:  # a photo or a scan, which may show a form's boxes; no canvas does
-        (ink, labels, mass), groups = _without_frames(ink, labels, mass, groups)
+    def strokes_at(factor: int, box: Box | None = None) -> tuple[Ink, list[_Group]]:
+        found = _ink_of(image, factor, box, grey)
+        groups = _components(found[1], found[2])
+        if grey is not None:  # a canvas: no printed boxes on it
+            return found, groups
+        return _without_frames(*found, groups)  # a photo or a scan may show a form's boxes
+
+    (ink, labels, mass), groups = strokes_at(work_factor)
     closer = _closer_box(groups, work_factor, (width, height))
     if closer is not None:
         box, work_factor = closer
         origin = box[:2]
-        ink, labels, mass = _ink_of(image, work_factor, box, grey)
-        groups = _components(labels, mass)
-        if grey is None:
-            (ink, labels, mass), groups = _without_frames(ink, labels, mass, groups)
+        (ink, labels, mass), groups = strokes_at(work_factor, box)
     factor = decoded_factor * work_factor
     formatter = FORMATTERS[input_format]
     judge_crops: Judge | None = None
