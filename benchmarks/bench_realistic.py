@@ -18,7 +18,9 @@ Run::
 Options: ``--per-style N`` (single digits per style), ``--numbers N`` (numbers
 per style), ``--non-digits N`` (per kind), ``--seed``, ``--model NAME|PATH``,
 ``--no-8x8``, ``--failures DIR`` (saves up to ``--keep`` misread images per style
-there; default test-artifacts/realistic-failures).
+there; default test-artifacts/realistic-failures), ``--pairs NAME|PATH|none`` (the
+pair reader; default the shipped one). With a pair reader, every image is also read
+without it in the same run, and the tables give both.
 """
 
 from __future__ import annotations
@@ -117,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--non-digits", type=int, default=100, help="images per non-digit kind")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default=None)
+    parser.add_argument("--pairs", default="auto", help="the pair reader: a name, a bundle path, or none")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--no-8x8", action="store_true")
     parser.add_argument("--failures", default="test-artifacts/realistic-failures")
@@ -129,8 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     print(f"# bench_realistic: seed {args.seed}, {_uptime()}, {os.cpu_count()} CPUs")
     X, y = read_mnist("test", data_home=args.data_dir)
-    rec = Recognizer.load(args.model)
-    print(f"model: {rec.name} (threshold {rec.threshold}, temperature {rec.bundle.card.get('temperature')})")
+    rec = Recognizer.load(args.model, pairs=None if args.pairs == "none" else args.pairs)
+    # The same model without the pair reader reads every image too, for the "without" columns.
+    plain = Recognizer(rec.bundle, threshold=rec.threshold) if rec.pairs is not None else None
+    print(f"model: {rec.name} (threshold {rec.threshold}, temperature {rec.bundle.card.get('temperature')}), "
+          f"pair reader: {rec.pairs.name if rec.pairs is not None else 'none'}")
     failures = Path(args.failures)
     saved: dict[str, int] = defaultdict(int)
 
@@ -152,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         stats["count_wrong"] += not found_one
         stats["uncertain"] += any(d.uncertain for d in digits) or not digits
         stats["exact"] += text == label
+        if plain is not None:
+            plain_digits = _read(plain, image)[1]
+            stats["plain_correct"] += len(plain_digits) == 1 and str(plain_digits[0].digit) == label
         real_conf.append((max((d.confidence for d in digits), default=0.0) if found_one else 0.0, correct,
                           found_one and digits[0].rejected))
         if not correct and saved[style] < args.keep:
@@ -163,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\n## Single digits ({args.per_style} MNIST test digits per style)\n")
     header = ["style", "n", f"{rec.name} correct", "digit count wrong", "uncertain", "text exact"]
+    header += ["correct without the pair reader"] if plain is not None else []
     header += [f"8x8 {name}" for name in others]
     rows, total = [], defaultdict(int)
     for style, stats in per_style.items():
@@ -170,9 +180,11 @@ def main(argv: list[str] | None = None) -> int:
             total[key] += value
         rows.append([style, stats["n"], _pct(stats["correct"], stats["n"]), stats["count_wrong"],
                      _pct(stats["uncertain"], stats["n"]), _pct(stats["exact"], stats["n"])]
+                    + ([_pct(stats["plain_correct"], stats["n"])] if plain is not None else [])
                     + [_pct(stats[f"8x8-{name}"], stats["n"]) for name in others])
     rows.append(["**all**", total["n"], f"**{_pct(total['correct'], total['n'])}**", total["count_wrong"],
                  _pct(total["uncertain"], total["n"]), _pct(total["exact"], total["n"])]
+                + ([_pct(total["plain_correct"], total["n"])] if plain is not None else [])
                 + [_pct(total[f"8x8-{name}"], total["n"]) for name in others])
     print(_table(header, rows))
     print("\n(correct: exactly one digit found and its top class is right; uncertain: marked `?` "
@@ -189,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         stats["top_exact"] += top == label
         stats["exact"] += text == label
         stats["count_wrong"] += len(digits) != len(label)
+        if plain is not None:
+            stats["plain_exact"] += "".join(str(d.digit) for d in _read(plain, image)[1]) == label
         try:  # the caller who knows how many digits to expect (--digits N)
             hinted = rec.recognize(image, digits=len(label))
             stats["hinted_exact"] += "".join(str(d.digit) for d in hinted.digits) == label
@@ -202,15 +216,19 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in stats.items():
             total[key] += value
         rows.append([style, stats["n"], _pct(stats["top_exact"], stats["n"]), _pct(stats["exact"], stats["n"]),
-                     stats["count_wrong"], _pct(stats["hinted_exact"], stats["n"])])
+                     stats["count_wrong"], _pct(stats["hinted_exact"], stats["n"])]
+                    + ([_pct(stats["plain_exact"], stats["n"])] if plain is not None else []))
     rows.append(["**all**", total["n"], f"**{_pct(total['top_exact'], total['n'])}**", _pct(total["exact"], total["n"]),
-                 total["count_wrong"], _pct(total["hinted_exact"], total["n"])])
+                 total["count_wrong"], _pct(total["hinted_exact"], total["n"])]
+                + ([_pct(total["plain_exact"], total["n"])] if plain is not None else []))
     print(_table(["style", "n", "read exactly (top classes)", "text exact (no `?`)", "digit count wrong",
-                  "read exactly given digits=N"], rows))
+                  "read exactly given digits=N"] + (["read exactly without the pair reader"] if plain is not None else []),
+                 rows))
 
     # ---------------------------------------------------------------- non-digits
     print(f"\n## Non-digits ({args.non_digits} per kind, styles in turn)\n")
     kinds: dict[str, list[list[DigitResult]]] = defaultdict(list)
+    plain_kinds: dict[str, list[list[DigitResult]]] = defaultdict(list)
     fonts = None
     if args.fonts:
         words = [w for w in args.fonts.split(",") if w]
@@ -219,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     for image, kind, style in synth.make_non_digit_set(per_kind=args.non_digits, seed=args.seed, fonts=fonts):
         text, digits = _read(rec, image)
         kinds[kind].append(digits)
+        if plain is not None:
+            plain_kinds[kind].append(_read(plain, image)[1])
         if any(not d.uncertain for d in digits) and saved[f"nd-{kind}"] < args.keep:
             saved[f"nd-{kind}"] += 1
             _save(image, failures, f"nondigit-{kind}-{style}-{len(kinds[kind]):03d}-read{text}")
@@ -227,14 +247,19 @@ def main(argv: list[str] | None = None) -> int:
         # Accepted: some digit in the answer is trusted, as the recogniser decides at t.
         return any(trusted_at(digits, threshold))
 
+    def without(results):
+        return [_pct(sum(accepted(r, rec.threshold) for r in results), len(results))] if plain is not None else []
+
     rows = []
     for kind, results in kinds.items():
         rows.append([kind, len(results), _pct(sum(not r for r in results), len(results)),
-                     _pct(sum(accepted(r, rec.threshold) for r in results), len(results))])
+                     _pct(sum(accepted(r, rec.threshold) for r in results), len(results))] + without(plain_kinds[kind]))
     everything = [r for results in kinds.values() for r in results]
     rows.append(["**all**", len(everything), _pct(sum(not r for r in everything), len(everything)),
-                 f"**{_pct(sum(accepted(r, rec.threshold) for r in everything), len(everything))}**"])
-    print(_table(["kind", "n", "no digit found", f"accepted as a confident digit (t={rec.threshold:.3g})"], rows))
+                 f"**{_pct(sum(accepted(r, rec.threshold) for r in everything), len(everything))}**"]
+                + without([r for results in plain_kinds.values() for r in results]))
+    print(_table(["kind", "n", "no digit found", f"accepted as a confident digit (t={rec.threshold:.3g})"]
+                 + (["accepted without the pair reader"] if plain is not None else []), rows))
 
     # ---------------------------------------------------------------- threshold sweep
     print("\n## Threshold sweep (single real digits vs non-digits)\n")

@@ -48,7 +48,9 @@ CARD = "card.json"
 WEIGHT_FILES = {"onnx": "model.onnx", "skops": "model.skops"}
 
 #: Input formats a model can declare, and the width of one flattened sample.
-INPUT_FORMATS = {"mnist": 28 * 28, "optdigits": 8 * 8}
+INPUT_FORMATS = {"mnist": 28 * 28, "optdigits": 8 * 8, "pair": 40 * 40}
+#: The formats of models that read one digit (a "pair" model reads two touching ones).
+DIGIT_FORMATS = ("mnist", "optdigits")
 
 #: Every type a skops bundle may contain. Anything else is refused at load time.
 TRUSTED_TYPES = [

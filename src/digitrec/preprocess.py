@@ -59,6 +59,7 @@ __all__ = [
     "segment",
     "crop_ink",
     "to_mnist",
+    "to_pair",
     "to_optdigits",
     "to_format",
     "prepare",
@@ -1458,9 +1459,10 @@ def _resize(crop: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(image.resize(size, method), dtype=np.float32)
 
 
-def _fit_box(crop: np.ndarray, side: int) -> np.ndarray:
+def _fit_box(crop: np.ndarray, side: int, height: int | None = None) -> np.ndarray:
+    """``crop`` resized, aspect kept, to fit a ``side`` x ``side`` box (or ``side`` wide x ``height`` high)."""
     h, w = crop.shape
-    scale = side / max(h, w)
+    scale = min(side / w, (side if height is None else height) / h)
     return _resize(crop, (max(1, round(w * scale)), max(1, round(h * scale))))
 
 
@@ -1497,6 +1499,24 @@ def _restroke(crop: np.ndarray, width: float, target: float) -> np.ndarray:
     return (outside <= -change).astype(np.float32)
 
 
+def _fitted(crop: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A trimmed crop fitted into ``width`` x ``height`` (aspect kept), full ink 1, strokes MNIST's width."""
+    digit = _fit_box(crop, width, height)
+    peak = digit.max()
+    if peak > 0:
+        # Thin pen strokes are averaged away when a big crop shrinks; MNIST's strokes
+        # always reach full intensity.
+        digit = digit * np.float32(1 / peak)  # both resamplings keep 0 <= digit <= peak
+    stroke = _stroke_width(digit >= 0.5)
+    if stroke > THICK_STROKE or (stroke < THIN_STROKE and max(crop.shape) > max(width, height)):
+        # Re-stroke at 4x MNIST's scale, where a stroke is a few pixels wide, then fit again.
+        fine = _fit_box(crop, 4 * width, 4 * height)
+        fine = _trim(_restroke(fine, _stroke_width(fine >= 0.5), 4 * MNIST_STROKE))
+        if fine.size:
+            digit = _fit_box(fine, width, height)
+    return digit
+
+
 def to_mnist(ink_crop: np.ndarray) -> np.ndarray:
     """One digit in MNIST's format: 784 float32 in 0..1, white ink on black.
 
@@ -1519,19 +1539,7 @@ def to_mnist(ink_crop: np.ndarray) -> np.ndarray:
     out = np.zeros((28, 28), dtype=np.float32)
     if crop.size == 0:
         return out.ravel()
-    digit = _fit_box(crop, 20)
-    peak = digit.max()
-    if peak > 0:
-        # Thin pen strokes are averaged away when a big crop shrinks; MNIST's strokes
-        # always reach full intensity.
-        digit = digit * np.float32(1 / peak)  # both resamplings keep 0 <= digit <= peak
-    width = _stroke_width(digit >= 0.5)
-    if width > THICK_STROKE or (width < THIN_STROKE and max(crop.shape) > 20):
-        # Re-stroke at 4x MNIST's scale, where a stroke is a few pixels wide, then fit again.
-        fine = _fit_box(crop, 80)
-        fine = _trim(_restroke(fine, _stroke_width(fine >= 0.5), 4 * MNIST_STROKE))
-        if fine.size:
-            digit = _fit_box(fine, 20)
+    digit = _fitted(crop, 20, 20)
     h, w = digit.shape
     total = digit.sum()
     ys, xs = np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32)
@@ -1568,9 +1576,39 @@ def to_optdigits(ink_crop: np.ndarray) -> np.ndarray:
     return bitmap.reshape(8, 4, 8, 4).sum(axis=(1, 3)).astype(np.float64).ravel()
 
 
+#: The pair format's field (PAIR_SIDE x PAIR_SIDE) and the box two touching digits are
+#: fitted into: as tall as MNIST's 20 px box, wide enough for two digits side by side.
+PAIR_SIDE, PAIR_WIDTH, PAIR_HEIGHT = 40, 36, 20
+
+
+def to_pair(ink_crop: np.ndarray) -> np.ndarray:
+    """Two touching digits in the pair reader's format: 1600 float32 in 0..1, white ink on black.
+
+    MNIST's recipe stretched for two digits: the blob is fitted into a 36x20 box (aspect
+    kept, strokes brought to MNIST's width as in `to_mnist`) and centred in a 40x40 field.
+
+    Parameters
+    ----------
+    ink_crop : ndarray of shape (height, width)
+        One blob's ink (1 = ink).
+
+    Returns
+    -------
+    ndarray of shape (1600,), float32
+    """
+    crop = _trim(np.asarray(ink_crop, dtype=np.float32))
+    out = np.zeros((PAIR_SIDE, PAIR_SIDE), dtype=np.float32)
+    if crop.size:
+        pair = _fitted(crop, PAIR_WIDTH, PAIR_HEIGHT)
+        h, w = pair.shape
+        top, left = (PAIR_SIDE - h) // 2, (PAIR_SIDE - w) // 2
+        out[top : top + h, left : left + w] = pair
+    return out.ravel()
+
+
 #: Input format name -> the function that makes one sample of it. Keys match
 #: `digitrec.bundle.INPUT_FORMATS`; a test checks they stay the same.
-FORMATTERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"mnist": to_mnist, "optdigits": to_optdigits}
+FORMATTERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"mnist": to_mnist, "optdigits": to_optdigits, "pair": to_pair}
 
 
 def to_format(ink_crop: np.ndarray, fmt: str) -> np.ndarray:

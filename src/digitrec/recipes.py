@@ -43,7 +43,8 @@ class Recipe:
     ----------
     name : str
     input_format : {"optdigits", "mnist"}
-        The samples the estimator expects (see ``docs/architecture.md``).
+        The samples the estimator is trained on (see ``docs/architecture.md``); a model
+        may read another format (``cnn-pairs``: trained on MNIST digits, reads pairs).
     description : str
         One line for ``digitrec recipes``.
     factory : callable
@@ -234,6 +235,12 @@ def _cnn_reader(**overrides):
     return _with(model, overrides)
 
 
+def _cnn_pairs(**overrides):
+    from digitrec.pairs import PairReader
+
+    return _with(PairReader(), overrides)
+
+
 def _cnn_large(**overrides):
     from digitrec.cnn import DigitCNN
 
@@ -316,6 +323,18 @@ RECIPES: dict[str, Recipe] = {
             "five of the cnn's networks averaged, 15 epochs each (about 7.5x the cnn's time; --device cuda helps)",
             _cnn_large,
             {"max_epochs": [10, 15], "n_networks": [1, 5]},
+            search_cv=1,
+        ),
+        Recipe(
+            "cnn-pairs",
+            "mnist",
+            "the shipped pair reader: the cnn on two touching digits (140000 pairs made from the training "
+            "digits, 40x40) answering one of 100 pairs or not-a-pair; the recogniser asks it about blobs "
+            "the digit model rejects (about 9 minutes)",
+            _cnn_pairs,
+            # No grid: a fold of single digits cannot score a pair reader. Its settings were
+            # measured on the benchmark's numbers (docs/benchmarks.md, ninth session).
+            {},
             search_cv=1,
         ),
     ]

@@ -16,9 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from digitrec.bundle import Bundle, load_bundle, resolve_model
+from digitrec.bundle import DIGIT_FORMATS, Bundle, available_models, load_bundle, resolve_model
 from digitrec.errors import BundleError, DigitrecError, UsageError
-from digitrec.preprocess import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Box, ImageSource, Prepared, prepare
+from digitrec.preprocess import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    Box,
+    ImageSource,
+    Prepared,
+    prepare,
+    to_format,
+    to_pair,
+)
 
 __all__ = [
     "DigitResult", "Recognition", "Recognizer", "error_result", "read_each", "trusted", "trusted_at",
@@ -27,6 +36,14 @@ __all__ = [
 
 #: The threshold used when a model's card names none.
 DEFAULT_THRESHOLD = 0.5
+
+#: The shipped pair reader (``digitrec train cnn-pairs``), used with MNIST-format models.
+PAIRS_MODEL = "pairs"
+# A digit the model rejects, or gives under PAIR_DOUBT, whose ink is at least PAIR_ASPECT
+# times as wide as tall, is shown to the pair reader; its answer replaces the digit
+# by two when the reader gives one pair at least PAIR_SURE. Chosen on bench_realistic
+# (docs/benchmarks.md, ninth session).
+PAIR_DOUBT, PAIR_ASPECT, PAIR_SURE = 0.5, 0.6, 0.9
 
 
 def trusted(sure: list[bool], blobs: list[int] | None = None) -> list[bool]:
@@ -243,6 +260,11 @@ class Recognizer:
         ``threshold``, or 0.5 if the card has none.
     max_bytes, max_pixels : int
         Limits on an input's encoded size and declared pixel count.
+    pairs : Bundle, optional
+        A pair reader (input format ``"pair"``, ``digitrec train cnn-pairs``): a wide blob
+        the model rejects or doubts is offered to it whole, and read as two digits when
+        it is sure of the pair (`PAIR_DOUBT`, `PAIR_ASPECT`, `PAIR_SURE`). Not used when
+        the caller says how many digits there are.
 
     Examples
     --------
@@ -258,8 +280,17 @@ class Recognizer:
         threshold: float | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        pairs: Bundle | None = None,
     ) -> None:
+        if bundle.input_format not in DIGIT_FORMATS:
+            raise UsageError(
+                f"model {bundle.name!r} reads {bundle.input_format} samples, not single digits; "
+                "recognise with a digit model (the default reads pairs with it)"
+            )
+        if pairs is not None and (pairs.input_format != "pair" or len(pairs.classes) != 100):
+            raise UsageError(f"model {pairs.name!r} is no pair reader (input format {pairs.input_format!r})")
         self.bundle = bundle
+        self.pairs = pairs
         self.name = bundle.name
         if threshold is None:
             threshold = bundle.card.get("threshold", DEFAULT_THRESHOLD)
@@ -296,6 +327,7 @@ class Recognizer:
         *,
         threshold: float | None = None,
         threads: int | None = None,
+        pairs: str | Path | None = "auto",
         **limits: int,
     ) -> Recognizer:
         """Load a model by name or path (None: the shipped default) and wrap it.
@@ -308,6 +340,9 @@ class Recognizer:
             Overrides the card's threshold.
         threads : int, optional
             onnxruntime's intra-op threads.
+        pairs : str or path or None, default="auto"
+            The pair reader: a shipped model's name or a bundle path; ``"auto"``: the
+            shipped one (`PAIRS_MODEL`) for an MNIST-format model; None: none.
         **limits
             ``max_bytes`` and/or ``max_pixels``.
         """
@@ -315,7 +350,10 @@ class Recognizer:
         if unknown:
             raise UsageError(f"unknown limit(s) {sorted(unknown)}; use max_bytes or max_pixels")
         bundle = load_bundle(resolve_model(model), threads=threads)
-        return cls(bundle, threshold=threshold, **limits)
+        if pairs == "auto":
+            pairs = PAIRS_MODEL if bundle.input_format == "mnist" and PAIRS_MODEL in available_models() else None
+        pair_bundle = None if pairs is None else load_bundle(resolve_model(pairs), threads=threads)
+        return cls(bundle, threshold=threshold, pairs=pair_bundle, **limits)
 
     def info(self) -> dict[str, Any]:
         """What the server's ``GET /v1/models`` says about this model."""
@@ -330,6 +368,7 @@ class Recognizer:
             "temperature": card.get("temperature"),
             "metrics": card.get("metrics", {}),
             "created": card.get("created"),
+            "pairs": None if self.pairs is None else self.pairs.name,
         }
 
     def _probabilities(self, samples: np.ndarray) -> np.ndarray:
@@ -362,7 +401,7 @@ class Recognizer:
         prepared, proba = self._prepare(image, digits)
         if proba is None:
             proba = self._probabilities(prepared.samples)
-        return self._answer(prepared, proba)
+        return self._answer(prepared, proba, digits)
 
     def recognize_batch(
         self, images: Sequence[ImageSource], *, digits: int | None | Sequence[int | None] = None
@@ -401,11 +440,11 @@ class Recognizer:
             ends = np.cumsum([len(w) for w in waiting])[:-1]
             proba = iter(np.split(self._probabilities(np.concatenate(waiting)), ends))
         out: list[Recognition | DigitrecError] = []
-        for item in prepared:
+        for item, count in zip(prepared, each):
             if isinstance(item, DigitrecError):
                 out.append(item)
             else:
-                out.append(self._answer(item[0], next(proba) if item[1] is None else item[1]))
+                out.append(self._answer(item[0], next(proba) if item[1] is None else item[1], count))
         return out
 
     def _prepare(self, image: ImageSource, digits: int | None) -> tuple[Prepared, np.ndarray | None]:
@@ -431,35 +470,104 @@ class Recognizer:
             return prepared, np.zeros((0, len(self._classes) + int(self.bundle.has_reject)), np.float32)
         return prepared, (last[0][1] if last and last[0][0] is prepared.samples else None)
 
-    def _answer(self, prepared: Prepared, proba: np.ndarray) -> Recognition:
+    def _answer(self, prepared: Prepared, proba: np.ndarray, digits: int | None = None) -> Recognition:
         """The `Recognition` of a prepared image, given the model's probabilities for its samples."""
-        results: list[DigitResult] = []
         n_digits = len(self._classes)
-        for row, box, blob in zip(proba, prepared.boxes, prepared.blobs):
-            digit_proba = row[:n_digits]
-            order = np.argsort(-digit_proba, kind="stable")[:3]
-            best = int(order[0])
-            confidence = float(digit_proba[best])
-            rejected = bool(self.bundle.has_reject and row[n_digits] > confidence)
-            results.append(
-                DigitResult(
-                    digit=int(self._classes[best]),
-                    confidence=confidence,
-                    uncertain=False,
-                    top=[(int(self._classes[i]), float(digit_proba[i])) for i in order],
-                    box=tuple(int(v) for v in box),
-                    rejected=rejected,
-                    blob=blob,
-                )
-            )
+        results = [
+            _digit_result(row[:n_digits], self._classes, box, blob, self.bundle.has_reject and row[n_digits])
+            for row, box, blob in zip(proba, prepared.boxes, prepared.blobs)
+        ]
+        samples, crops = prepared.samples, prepared.crops
+        if self.pairs is not None and digits is None:
+            results, samples, crops = self._read_pairs(results, samples, crops)
         for result, trust in zip(results, trusted_at(results, self.threshold)):
             result.uncertain = not trust
         text = "".join("?" if r.uncertain else str(r.digit) for r in results)
-        return Recognition(
-            text=text,
-            digits=results,
-            model=self.name,
-            samples=prepared.samples,
-            size=prepared.size,
-            crops=prepared.crops,
-        )
+        return Recognition(text=text, digits=results, model=self.name, samples=samples, size=prepared.size, crops=crops)
+
+    def _read_pairs(
+        self, results: list[DigitResult], samples: np.ndarray, crops: list[np.ndarray]
+    ) -> tuple[list[DigitResult], np.ndarray, list[np.ndarray]]:
+        """Offer the rejected or doubtful wide blobs to the pair reader; read the sure ones as two digits.
+
+        A pair's two digits get the marginal probabilities of the pair reader's answer,
+        boxes and crops cut at the blob's thinnest column near its middle (`split_pair`),
+        and as samples the halves in the model's format (for pictures; the digit model
+        did not read them).
+        """
+        offered = [
+            i
+            for i, (r, crop) in enumerate(zip(results, crops))
+            if (r.rejected or r.confidence < PAIR_DOUBT) and crop.shape[1] >= PAIR_ASPECT * crop.shape[0]
+        ]
+        if not offered:
+            return results, samples, crops
+        proba = self.pairs.predict_proba(np.stack([to_pair(crops[i]) for i in offered]))
+        read: dict[int, np.ndarray] = {i: row for i, row in zip(offered, proba) if row[:100].max() >= PAIR_SURE}
+        if not read:
+            return results, samples, crops
+        out_results: list[DigitResult] = []
+        out_samples: list[np.ndarray] = []
+        out_crops: list[np.ndarray] = []
+        for i, (result, sample, crop) in enumerate(zip(results, samples, crops)):
+            if i not in read:
+                out_results.append(result)
+                out_samples.append(sample)
+                out_crops.append(crop)
+                continue
+            table = read[i][:100].reshape(10, 10)  # [first digit, second digit]
+            halves, boxes = split_pair(crop, result.box)
+            for marginal, half, box in zip((table.sum(axis=1), table.sum(axis=0)), halves, boxes):
+                out_results.append(_digit_result(marginal, np.arange(10), box, result.blob, False))
+                out_samples.append(to_format(half, self.bundle.input_format))
+                out_crops.append(half)
+        return out_results, np.stack(out_samples).astype(samples.dtype, copy=False), out_crops
+
+
+def _digit_result(proba: np.ndarray, classes: np.ndarray, box: Box, blob: int, reject: float | bool) -> DigitResult:
+    """One digit's result from its class probabilities (``reject``: the reject output's, or False)."""
+    order = np.argsort(-proba, kind="stable")[:3]
+    confidence = float(proba[order[0]])
+    return DigitResult(
+        digit=int(classes[order[0]]),
+        confidence=confidence,
+        uncertain=False,
+        top=[(int(classes[i]), float(proba[i])) for i in order],
+        box=tuple(int(v) for v in box),
+        rejected=bool(reject is not False and float(reject) > confidence),
+        blob=blob,
+    )
+
+
+def split_pair(crop: np.ndarray, box: Box) -> tuple[list[np.ndarray], list[Box]]:
+    """Two touching digits' crops and boxes: the blob cut at its thinnest column in its middle 40%.
+
+    Parameters
+    ----------
+    crop : ndarray of shape (height, width)
+        The blob's ink (at working resolution).
+    box : (x0, y0, x1, y1)
+        Where the blob is in the image.
+
+    Returns
+    -------
+    crops : list of two ndarray
+    boxes : list of two (x0, y0, x1, y1)
+        Each half's box in image pixels, tightened to its ink.
+    """
+    height, width = crop.shape
+    lo, hi = round(0.3 * width), max(round(0.7 * width), round(0.3 * width) + 1)
+    column = lo + int(np.argmin(crop.sum(axis=0)[lo:hi])) if width >= 2 else 0
+    column = min(max(column, 1), max(width - 1, 1))
+    x0, y0, x1, y1 = box
+    sx, sy = (x1 - x0) / max(width, 1), (y1 - y0) / max(height, 1)
+    halves = [crop[:, :column], crop[:, column:]]
+    boxes: list[Box] = []
+    for half, left in zip(halves, (0, column)):
+        rows = np.flatnonzero(half.any(axis=1))
+        top, bottom = (rows[0], rows[-1] + 1) if rows.size else (0, height)
+        right = left + half.shape[1]
+        boxes.append((
+            int(x0 + left * sx), int(y0 + top * sy), min(x1, int(np.ceil(x0 + right * sx))), min(y1, int(np.ceil(y0 + bottom * sy))),
+        ))
+    return halves, boxes

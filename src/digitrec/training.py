@@ -141,8 +141,9 @@ def _mlp_iterations(estimator, progress: ProgressFn) -> Iterator[_IterationReade
 
 def _fit(estimator, X, y, progress: ProgressFn) -> list[dict]:
     from digitrec.cnn import DigitCNN
+    from digitrec.pairs import PairReader
 
-    if isinstance(estimator, DigitCNN):
+    if isinstance(estimator, (DigitCNN, PairReader)):
         estimator.fit(X, y, progress=progress)
         return list(estimator.history_)
     from threadpoolctl import threadpool_limits
@@ -215,11 +216,14 @@ def train(
     start, cpu_start = time.perf_counter(), time.process_time()
     history = _fit(estimator, split.X_train, split.y_train, progress)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    predicted = estimator.predict(split.X_test)
+    # A model that reads something else than digits (pairs) is scored on that, made from the test digits.
+    X_test, y_test = estimator.test_set(split.X_test, split.y_test) if hasattr(estimator, "test_set") else (
+        split.X_test, split.y_test)
+    predicted = estimator.predict(X_test)
     metrics = {
-        "accuracy": float(np.mean(predicted == split.y_test)),
-        "n": int(len(split.y_test)),
-        "errors": int(np.sum(predicted != split.y_test)),
+        "accuracy": float(np.mean(predicted == y_test)),
+        "n": int(len(y_test)),
+        "errors": int(np.sum(predicted != y_test)),
         "split": split.name,
     }
     return TrainResult(estimator, recipe.name, split, history, seconds, cpu_seconds, metrics, seed, overrides)
@@ -228,6 +232,7 @@ def train(
 def _weights(estimator) -> tuple[bytes, str]:
     from digitrec.cnn import DigitCNN
 
+    estimator = getattr(estimator, "network_", estimator)  # a pair reader exports its network
     if isinstance(estimator, DigitCNN):
         from digitrec.cnn import to_onnx
 
@@ -248,7 +253,7 @@ def build_card(result: TrainResult, *, name: str, command: str | None) -> dict:
         "name": name,
         "recipe": recipe.name,
         "description": recipe.description,
-        "input_format": recipe.input_format,
+        "input_format": getattr(estimator, "input_format_", recipe.input_format),
         "classes": [int(c) for c in estimator.classes_],
         # A DigitCNN trained with negatives has a last "not a single digit" output.
         "reject_class": bool(getattr(estimator, "reject_class_", False)),

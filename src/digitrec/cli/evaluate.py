@@ -65,6 +65,11 @@ def command(
     from digitrec.evaluation import evaluate, image_shape, write_report
 
     model = load_bundle(resolve_model(bundle))
+    if model.input_format not in DATASET_OF_FORMAT:
+        raise UsageError(
+            f"model {model.name!r} reads {model.input_format} samples, not single digits, so it has no digit test "
+            f"set; its card's metrics were measured when it was trained (digitrec train)"
+        )
     model_dataset = DATASET_OF_FORMAT[model.input_format]
     if dataset is None and (split is None or "/" not in split):
         dataset = model_dataset

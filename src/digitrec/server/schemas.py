@@ -89,6 +89,9 @@ class ModelOut(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     created: str | None = None
     active: bool = Field(description="True for the model this server recognises with.")
+    pairs: str | None = Field(
+        default=None, description="The active model's pair reader, asked about touching digits (none: null)."
+    )
 
 
 class ModelsOut(BaseModel):
