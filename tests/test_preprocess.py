@@ -816,3 +816,40 @@ def test_prepare_reports_boxes_in_original_pixels_for_large_images():
     assert prepared.samples.shape == (3, 784)
     for got, small in zip(prepared.boxes, pp.segment(ink)):
         assert np.abs(np.subtract(got, np.multiply(small, 4))).max() <= 10
+
+
+def _two_digits_page(size=(1200, 900), height=300) -> Image.Image:
+    """A "1" and a "0" drawn ``height`` px tall, well apart, on a big light page."""
+    page = Image.new("L", size, 230)
+    draw = ImageDraw.Draw(page)
+    top = (size[1] - height) // 2
+    draw.line([(400, top), (400, top + height)], fill=20, width=max(3, height // 12))
+    draw.ellipse([(600, top), (600 + height * 2 // 3, top + height)], outline=20, width=max(3, height // 12))
+    return page
+
+
+@pytest.mark.parametrize("sure, closer", [(0.1, True), (0.99, False)])
+def test_a_doubtful_number_is_read_again_closer(sure, closer):
+    # 1200x900 works at a fifth of its size: the 300 px digits are 60 px tall there, under
+    # DOUBTFUL_SMALL_DIGIT, so a doubtful reading is done again at full size.
+    page = _two_digits_page()
+    calls = []
+
+    def judge(samples):
+        calls.append(len(samples))
+        return np.full(len(samples), sure)
+
+    prepared = pp.prepare(page, "mnist", judge=judge)
+    assert len(prepared.boxes) == 2
+    assert (max(c.shape[0] for c in prepared.crops) > 200) is closer
+    plain = pp.prepare(page, "mnist")  # no judge: no second look
+    assert max(c.shape[0] for c in plain.crops) < 100
+    for box, other in zip(prepared.boxes, plain.boxes):
+        assert all(abs(a - b) <= 6 for a, b in zip(box, other))  # the same places in the image
+
+
+def test_a_lone_doubtful_digit_is_not_read_again():
+    page = _two_digits_page()
+    ImageDraw.Draw(page).rectangle([(550, 0), (1200, 900)], fill=230)  # only the "1" is left
+    prepared = pp.prepare(page, "mnist", judge=lambda s: np.full(len(s), 0.1))
+    assert len(prepared.crops) == 1 and prepared.crops[0].shape[0] < 100

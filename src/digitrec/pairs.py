@@ -30,13 +30,6 @@ NOT_A_PAIR = 100
 SINGLE_SHARE, TRIPLE_SHARE, RENDERED_SHARE = 0.10, 0.05, 0.15
 
 
-def _trim(ink: np.ndarray) -> np.ndarray:
-    ys, xs = np.nonzero(ink > 0.05)
-    if ys.size == 0:
-        return ink[:0, :0]
-    return ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-
-
 def compose(inks: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     """Digits written side by side, each touching or crossing the one before.
 
@@ -55,7 +48,7 @@ def compose(inks: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     ndarray
         The blob's ink, trimmed to its box.
     """
-    from digitrec.preprocess import _resize
+    from digitrec.preprocess import _resize, _trim
 
     parts = []
     for ink in inks:
@@ -152,7 +145,7 @@ def make_pair_set(
         ``X_digits`` is not MNIST-shaped or lacks a digit, or ``n_pairs`` is under 100.
     """
     from digitrec.parallel import chunk_seeds, map_chunks
-    from digitrec.preprocess import to_pair
+    from digitrec.preprocess import _trim, to_pair
 
     X_digits = np.asarray(X_digits, np.float32)
     if X_digits.ndim != 2 or X_digits.shape[1] != 784 or len(X_digits) == 0:
