@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# bench_pages: seed {args.seed}, {os.cpu_count()} CPUs, {_load()}")
     X, y = read_mnist("test", data_home=args.data_dir)
     rec = Recognizer.load(args.model)
-    print(f"model: {rec.name}\n")
+    print(f"model: {rec.name}, pair reader: {rec.pairs.name if rec.pairs is not None else 'none'}\n")
     stats: dict[tuple[str, str, bool], list[int]] = defaultdict(lambda: [0, 0])
     times: dict[tuple[str, bool], list[float]] = defaultdict(list)
     for page in synth.PAGES:

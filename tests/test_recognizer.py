@@ -178,6 +178,34 @@ def test_digits_n_gives_exactly_n_or_says_why(rec):
         rec.recognize(Image.new("L", (50, 50), 255), digits=1)
 
 
+def test_a_known_count_keeps_the_free_reading_when_it_has_that_many(rec, monkeypatch):
+    import digitrec.recognizer as module
+
+    free = rec.recognize(glyphs(3))
+    assert rec.recognize(glyphs(3), digits=3).to_dict() == free.to_dict()
+    counts = []
+    original = module.prepare
+    monkeypatch.setattr(module, "prepare", lambda *a, **k: counts.append(k["digits"]) or original(*a, **k))
+    rec.recognize(glyphs(3), digits=3)
+    assert counts == [None]  # one reading, the free one
+    counts.clear()
+    assert len(rec.recognize(glyphs(3), digits=2).digits) == 2
+    assert counts == [None, 2]  # three found: read again, made to give two
+    # A file is read once and handed to both readings.
+    counts.clear()
+    stream = io.BytesIO(png(glyphs(3)))
+    stream.name = "three.png"
+    assert len(rec.recognize(stream, digits=2).digits) == 2 and counts == [None, 2]
+    with pytest.raises(SegmentationError, match="blank"):
+        rec.recognize(io.BytesIO(png(Image.new("L", (50, 50), 255))), digits=1)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.5, "3", True])
+def test_a_bad_digit_count_is_refused_before_reading(rec, bad):
+    with pytest.raises(UsageError, match="whole number"):
+        rec.recognize(b"not even an image", digits=bad)
+
+
 def test_threshold_marks_uncertain_digits_with_a_question_mark(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
     everything_uncertain = Recognizer(bundle, threshold=1.0).recognize(glyphs(2))

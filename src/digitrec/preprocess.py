@@ -58,6 +58,7 @@ __all__ = [
     "ink_map",
     "segment",
     "crop_ink",
+    "check_digit_count",
     "to_mnist",
     "to_pair",
     "to_optdigits",
@@ -1329,6 +1330,12 @@ def _label_ink(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, mass
 
 
+def check_digit_count(digits: Any) -> None:
+    """Raise `UsageError` unless ``digits`` (a caller's count of digits) is None or a whole number >= 1."""
+    if digits is not None and (isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or digits < 1):
+        raise UsageError(f"digits must be a whole number of at least 1, not {digits!r}")
+
+
 def _segment_groups(
     ink: np.ndarray,
     labels: np.ndarray,
@@ -1337,8 +1344,7 @@ def _segment_groups(
     judge: Judge | None = None,
     components: list[_Group] | None = None,
 ) -> list[_Group]:
-    if digits is not None and (not isinstance(digits, (int, np.integer)) or digits < 1):
-        raise UsageError(f"digits must be a whole number of at least 1, not {digits!r}")
+    check_digit_count(digits)
     groups = _components(labels, mass) if components is None else components
     if not groups:
         if digits:
