@@ -18,13 +18,15 @@ makes its recognition inputs:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from digitrec.errors import UsageError
 from digitrec.progress import ProgressFn, null_progress
 
-__all__ = ["NEGATIVE_KINDS", "make_negatives", "training_fonts"]
+__all__ = ["NEGATIVE_KINDS", "make_negatives", "render_non_digits", "training_fonts"]
 
 #: The kinds of negatives, in the order their shares are filled.
 NEGATIVE_KINDS: tuple[str, ...] = ("rendered", "pair", "fragment")
@@ -106,28 +108,52 @@ def _fragments(X: np.ndarray, count: int, side: int, input_max: float, rng: np.r
 CHUNK = 250
 
 
-def _render_chunk(
-    count: int, fmt: str, fonts: tuple[str, ...], seed: np.random.SeedSequence
-) -> list[np.ndarray]:
-    """``count`` rendered non-digits (fewer if too many renders break into pieces)."""
-    from digitrec import synth
-    from digitrec.redrawn import pen_factor, prepared_sample
+def render_non_digits(
+    count: int, rng: np.random.Generator, fonts: tuple[str, ...], read: Callable[[Any], Any]
+) -> list:
+    """Letters, symbols, scribbles and smudges drawn on a pad with a random pen, as ``read`` takes them.
 
-    rng = np.random.default_rng(seed)
-    rendered: list[np.ndarray] = []
+    Parameters
+    ----------
+    count : int
+        How many to keep (fewer if too many renders are refused).
+    rng : numpy.random.Generator
+    fonts : tuple of str
+        Fonts for letters and symbols.
+    read : callable
+        ``read(image)``: the sample made of a render, or None to refuse it.
+
+    Returns
+    -------
+    list
+        What ``read`` gave, in order.
+    """
+    from digitrec import synth
+    from digitrec.redrawn import pen_factor
+
+    kept: list = []
     attempts = 0
-    while len(rendered) < count and attempts < 4 * count + 10:
+    while len(kept) < count and attempts < 4 * count + 10:
         kind = RENDERED_KINDS[attempts % len(RENDERED_KINDS)]
         attempts += 1
         # Drawn on a pad with a random pen: the photo styles would cost ten times as
         # long, and the network is given the same kind of sample either way.
         image = synth.render_pen(synth.non_digit_ink(kind, rng, fonts=fonts), rng, pen_factor(rng))
-        # Only renders read as one piece: the pieces of a "%" or an "i" (a small ring,
-        # a bar, a dot) look like a 0 or a 1 and would teach the model to reject those.
-        sample = prepared_sample(image, fmt)
+        sample = read(image)
         if sample is not None:
-            rendered.append(sample)
-    return rendered
+            kept.append(sample)
+    return kept
+
+
+def _render_chunk(
+    count: int, fmt: str, fonts: tuple[str, ...], seed: np.random.SeedSequence
+) -> list[np.ndarray]:
+    """``count`` rendered non-digits (fewer if too many renders break into pieces)."""
+    from digitrec.redrawn import prepared_sample
+
+    # Only renders read as one piece: the pieces of a "%" or an "i" (a small ring,
+    # a bar, a dot) look like a 0 or a 1 and would teach the model to reject those.
+    return render_non_digits(count, np.random.default_rng(seed), fonts, lambda image: prepared_sample(image, fmt))
 
 
 def make_negatives(

@@ -75,26 +75,19 @@ def compose(inks: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     return _trim(out)
 
 
+def _one_piece_pair(image) -> np.ndarray | None:
+    """The pair sample of a render that `prepare` reads as one piece (the crop the recogniser would offer), else None."""
+    from digitrec.preprocess import prepare, to_pair
+
+    crops = prepare(image, "mnist").crops
+    return to_pair(crops[0]) if len(crops) == 1 else None
+
+
 def _rendered_chunk(count: int, seed: np.random.SeedSequence) -> list[np.ndarray]:
     """``count`` rendered non-digits read as one piece, in the pair format (fewer if renders break up)."""
-    from digitrec import synth
-    from digitrec.negatives import RENDERED_KINDS, training_fonts
-    from digitrec.preprocess import prepare, to_pair
-    from digitrec.redrawn import pen_factor
+    from digitrec.negatives import render_non_digits, training_fonts
 
-    rng = np.random.default_rng(seed)
-    fonts = training_fonts()
-    out: list[np.ndarray] = []
-    attempts = 0
-    while len(out) < count and attempts < 4 * count + 10:
-        kind = RENDERED_KINDS[attempts % len(RENDERED_KINDS)]
-        attempts += 1
-        image = synth.render_pen(synth.non_digit_ink(kind, rng, fonts=fonts), rng, pen_factor(rng))
-        # The crop the recogniser would offer: the one piece prepare finds.
-        crops = prepare(image, "mnist").crops
-        if len(crops) == 1:
-            out.append(to_pair(crops[0]))
-    return out
+    return render_non_digits(count, np.random.default_rng(seed), training_fonts(), _one_piece_pair)
 
 
 #: Rendered non-digits per chunk of work (`digitrec.parallel.map_chunks`).
