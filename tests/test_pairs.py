@@ -213,3 +213,32 @@ def test_recognizer_info_names_the_pair_reader():
     assert Recognizer.load().info()["pairs"] == "pairs"
     assert Recognizer.load(pairs=None).info()["pairs"] is None
     assert json.dumps(Recognizer.load().info())
+
+
+@needs_pairs
+@pytest.mark.mnist
+def test_predict_reads_touching_digits_unless_told_not_to(mnist_dir, tmp_path):
+    from digitrec.cli import cli
+
+    images, labels = _mnist(mnist_dir)
+    inks = images.astype(np.float32) / 255
+    rng = np.random.default_rng(0)
+    without = Recognizer.load(pairs=None)
+    for k in range(30):  # the first pair the digit model rejects and the pair reader reads
+        data = _png(compose([inks[2 * k], inks[2 * k + 1]], rng))
+        alone = without.recognize(data)
+        if len(alone.digits) == 1 and alone.digits[0].rejected and len(Recognizer.load().recognize(data).digits) == 2:
+            break
+    else:
+        pytest.fail("no touching pair the pair reader reads in 30")
+    path = tmp_path / "pair.png"
+    path.write_bytes(data)
+    runs = {}
+    for option in ([], ["--pairs", "none"], ["--pairs", "pairs"]):
+        run = CliRunner().invoke(cli, ["predict", str(path), "--json", *option])
+        assert run.exit_code == 0, run.output
+        runs[" ".join(option)] = json.loads(run.output)
+    assert len(runs[""]["digits"]) == 2 and runs[""] == runs["--pairs pairs"]
+    assert len(runs["--pairs none"]["digits"]) == 1
+    run = CliRunner().invoke(cli, ["predict", str(path), "--pairs", "default"])
+    assert run.exit_code == 1 and "no pair reader" in run.output and "Traceback" not in run.output

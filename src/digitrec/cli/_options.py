@@ -18,6 +18,7 @@ __all__ = [
     "model_option",
     "digits_option",
     "threshold_option",
+    "pairs_option",
     "emit_json",
     "progress_bar",
 ]
@@ -47,6 +48,15 @@ threshold_option = click.option(
     default=None,
     metavar="T",
     help="Confidence under which a digit is uncertain ('?'); default: the model's own.",
+)
+
+pairs_option = click.option(
+    "--pairs",
+    default="auto",
+    metavar="NAME|PATH|none",
+    callback=lambda ctx, param, value: None if value == "none" else value,
+    help="The pair reader asked about touching digits: a name or a bundle folder/.zip, or none "
+    "(default: the shipped one, for MNIST-format models).",
 )
 
 

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from digitrec.cli._options import digits_option, emit_json, json_option, model_option, threshold_option
+from digitrec.cli._options import (
+    digits_option,
+    emit_json,
+    json_option,
+    model_option,
+    pairs_option,
+    threshold_option,
+)
 from digitrec.errors import as_digitrec_error
 
 if TYPE_CHECKING:
@@ -33,6 +40,7 @@ CELL = 112  # pixels per normalised digit in --show pictures
 )
 @digits_option
 @threshold_option
+@pairs_option
 def command(
     files: tuple[str, ...],
     model: str | None,
@@ -40,6 +48,7 @@ def command(
     show_dir: Path | None,
     digits: int | None,
     threshold: float | None,
+    pairs: str | None,
 ) -> None:
     """Read the handwritten number in each image (PNG, JPEG, GIF, BMP, TIFF, WebP).
 
@@ -51,11 +60,12 @@ def command(
       digitrec predict photo.jpg
       digitrec predict scans/*.png --json
       digitrec predict meter.jpg --digits 5 --show why/
+      digitrec predict eighteen.png --pairs none     # without the pair reader
       cat drawing.png | digitrec predict -
     """
     from digitrec.recognizer import Recognizer, error_result
 
-    recognizer = Recognizer.load(model, threshold=threshold)
+    recognizer = Recognizer.load(model, threshold=threshold, pairs=pairs)
     failed = 0
     written: set[str] = set()
     for name in files:
