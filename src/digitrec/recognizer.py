@@ -265,8 +265,8 @@ class Recognizer:
     pairs : Bundle, optional
         A pair reader (input format ``"pair"``, ``digitrec train cnn-pairs``): a wide blob
         the model rejects or doubts is offered to it whole, and read as two digits when
-        it is sure of the pair (`PAIR_DOUBT`, `PAIR_ASPECT`, `PAIR_SURE`). Not used when
-        the caller says how many digits there are.
+        it is sure of the pair (`PAIR_DOUBT`, `PAIR_ASPECT`, `PAIR_SURE`). Not asked
+        when the segmentation is made to give a caller's count of digits.
 
     Examples
     --------
