@@ -565,6 +565,18 @@ def test_settings_travel_to_workers(monkeypatch):
     monkeypatch.setenv("DIGITREC_TOKEN", "t")
     assert '"token"' not in original.to_env(), "the token travels only in DIGITREC_TOKEN"
     assert ServerSettings.from_env() == original
+    for pairs in (None, "/some/pairs"):
+        monkeypatch.setenv("DIGITREC_SERVE_SETTINGS", ServerSettings(pairs=pairs).to_env())
+        assert ServerSettings.from_env().pairs == pairs
+
+
+def test_the_server_loads_the_pair_reader_it_is_told_to():
+    from digitrec.bundle import available_models
+    from digitrec.server.app import load_recognizer
+
+    assert load_recognizer(ServerSettings(pairs=None)).pairs is None
+    if "pairs" in available_models():
+        assert load_recognizer(ServerSettings()).pairs.name == "pairs"
 
 
 def test_a_worker_freezes_the_objects_made_at_startup(settings, monkeypatch):

@@ -7,7 +7,7 @@ import os
 
 import click
 
-from digitrec.cli._options import model_option
+from digitrec.cli._options import model_option, pairs_option
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
@@ -53,6 +53,7 @@ def _is_loopback(host: str) -> bool:
 )
 @click.option("--quiet", "-q", is_flag=True, help="No startup line and no access log.")
 @click.option("--access-log/--no-access-log", default=False, show_default=True, help="Log every request.")
+@pairs_option
 def command(
     host: str,
     port: int,
@@ -63,6 +64,7 @@ def command(
     cors_origins: tuple[str, ...],
     quiet: bool,
     access_log: bool,
+    pairs: str | None,
 ) -> None:
     """Serve the drawing pad at / and the HTTP API under /v1.
 
@@ -86,6 +88,7 @@ def command(
         max_bytes=max_bytes or DEFAULT_MAX_BYTES,
         max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
         cors_origins=tuple(cors_origins),
+        pairs=pairs,
     )
     limit_native_threads(settings.model_threads)
     # Load once here so a bad --model fails now, with one line, not inside each worker.

@@ -34,6 +34,7 @@ def load_recognizer(settings: ServerSettings) -> Any:
         threads=settings.model_threads,
         max_bytes=settings.max_bytes,
         max_pixels=settings.max_pixels,
+        pairs=settings.pairs,
     )
 
 

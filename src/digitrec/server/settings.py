@@ -39,6 +39,9 @@ class ServerSettings:
     model_threads : int, default=1
         onnxruntime intra-op threads per worker: one worker per core scales
         better than one worker with several threads.
+    pairs : str, optional, default="auto"
+        The pair reader asked about touching digits (`digitrec.recognizer.Recognizer.load`'s
+        ``pairs``): a name or bundle path, ``"auto"`` for the shipped one, None for none.
     inference_threads : int, default=1
         Threads per worker that run recognition off the event loop. Recognition
         is CPU-bound and a worker runs on one core: more threads only switch and
@@ -53,6 +56,7 @@ class ServerSettings:
     cors_origins: tuple[str, ...] = ()
     model_threads: int = 1
     inference_threads: int = 1
+    pairs: str | None = "auto"
 
     @property
     def max_body_bytes(self) -> int:
