@@ -330,7 +330,7 @@ RECIPES: dict[str, Recipe] = {
             "mnist",
             "the shipped pair reader: the cnn on two touching digits (140000 pairs made from the training "
             "digits, 40x40) answering one of 100 pairs or not-a-pair; the recogniser asks it about blobs "
-            "the digit model rejects (about 9 minutes)",
+            "the digit model rejects (about 11 minutes on 2 cores)",
             _cnn_pairs,
             # No grid: a fold of single digits cannot score a pair reader. Its settings were
             # measured on the benchmark's numbers (docs/benchmarks.md, ninth session).
