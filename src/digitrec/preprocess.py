@@ -1790,23 +1790,29 @@ def prepare(
             return crops, np.zeros((0, INPUT_FORMATS[input_format]), np.float32)
         return crops, np.stack([formatter(c) for c in crops])
 
-    def read(found: Ink, groups: list[_Group]) -> tuple[list[_Group], list[np.ndarray], np.ndarray]:
+    def read(
+        found: Ink, groups: list[_Group]
+    ) -> tuple[list[_Group], list[np.ndarray], np.ndarray, np.ndarray | None]:
         # The digits of one ink map: segmented, then a row's doubtful digits joined or cut.
+        # Also the judge's answer for the samples returned, when it was asked about exactly those.
         ink, labels, mass = found
         groups = _segment_groups(ink, labels, mass, digits, judge_crops, groups)
         crops, samples = formatted(ink, labels, groups)
+        judged = None
         if judge_crops is not None and digits is None and len(crops) >= 2:
             # The model reads these samples anyway: the recogniser's judge keeps its answer.
-            confidence = judge(samples)
+            confidence = judged = judge(samples)
             merged = _merge_doubtful(ink, labels, groups, confidence, judge_crops)
             if merged is not None:
                 groups, confidence = merged
                 crops, samples = formatted(ink, labels, groups)
+                judged = None
             resplit = _split_doubtful(ink, labels, groups, confidence, judge_crops)
             if resplit is not None:
                 groups = resplit
                 crops, samples = formatted(ink, labels, groups)
-        return groups, crops, samples
+                judged = None
+        return groups, crops, samples, judged
 
     found, groups = strokes_at(work_factor)
     closer = _closer_box(groups, work_factor, (width, height))
@@ -1814,15 +1820,17 @@ def prepare(
         box, work_factor = closer
         origin = box[:2]
         found, groups = strokes_at(work_factor, box)
-    groups, crops, samples = read(found, groups)
+    groups, crops, samples, judged = read(found, groups)
     if judge is not None and closer is None and len(samples) >= 2:
         # A doubtful reading of digits under DOUBTFUL_SMALL_DIGIT is done again closer:
         # fine strokes and gaps come through at the finer scale (docs/benchmarks.md, ninth session).
         again = _closer_box(groups, work_factor, (width, height), DOUBTFUL_SMALL_DIGIT)
-        if again is not None and float(np.min(judge(samples))) < CLOSER_DOUBT:
-            box, work_factor = again
-            origin = box[:2]
-            groups, crops, samples = read(*strokes_at(work_factor, box))
+        if again is not None:
+            sure = judge(samples) if judged is None else judged
+            if float(np.min(sure)) < CLOSER_DOUBT:
+                box, work_factor = again
+                origin = box[:2]
+                groups, crops, samples, _ = read(*strokes_at(work_factor, box))
     factor = decoded_factor * work_factor
     ox, oy = origin[0] * decoded_factor, origin[1] * decoded_factor
     boxes = [
