@@ -25,6 +25,7 @@ from digitrec.preprocess import (
     Box,
     ImageSource,
     Prepared,
+    _weakest_column,
     check_digit_count,
     prepare,
     to_format,
@@ -580,7 +581,8 @@ def _digit_result(proba: np.ndarray, classes: np.ndarray, box: Box, blob: int, r
 
 
 def split_pair(crop: np.ndarray, box: Box) -> tuple[list[np.ndarray], list[Box]]:
-    """Two touching digits' crops and boxes: the blob cut at its thinnest column in its middle 40%.
+    """Two touching digits' crops and boxes: the blob cut at its thinnest column in its middle 40%
+    (`preprocess._weakest_column`, as the segmentation's cuts: ties go towards the middle).
 
     Parameters
     ----------
@@ -597,7 +599,7 @@ def split_pair(crop: np.ndarray, box: Box) -> tuple[list[np.ndarray], list[Box]]
     """
     height, width = crop.shape
     lo, hi = round(0.3 * width), max(round(0.7 * width), round(0.3 * width) + 1)
-    column = lo + int(np.argmin(crop.sum(axis=0)[lo:hi])) if width >= 2 else 0
+    column = _weakest_column(crop.sum(axis=0), lo, hi, width / 2) if width >= 2 else 0
     column = min(max(column, 1), max(width - 1, 1))
     x0, y0, x1, y1 = box
     sx, sy = (x1 - x0) / max(width, 1), (y1 - y0) / max(height, 1)
