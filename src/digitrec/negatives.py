@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from digitrec.errors import UsageError
+from digitrec.preprocess import _trim
 from digitrec.progress import ProgressFn, null_progress
 
 __all__ = ["NEGATIVE_KINDS", "make_negatives", "render_non_digits", "training_fonts"]
@@ -49,13 +50,6 @@ def training_fonts() -> tuple[str, ...]:
 
 def _digit_ink(x: np.ndarray, side: int, input_max: float) -> np.ndarray:
     return np.clip(np.asarray(x, np.float32).reshape(side, side) / input_max, 0, 1)
-
-
-def _trim(ink: np.ndarray) -> np.ndarray:
-    ys, xs = np.nonzero(ink > 0.05)
-    if ys.size == 0:
-        return ink[:0, :0]
-    return ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
 
 
 def _pair(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -164,15 +164,14 @@ def make_pair_set(
         targets.append(10 * int(labels[i]) + int(labels[j]))
         if (k + 1) % 10000 == 0:
             progress("Making pairs", k + 1, n_pairs)
-    others = not_pairs
-    for _ in range(int(SINGLE_SHARE * n_pairs) if others else 0):
+    for _ in range(int(SINGLE_SHARE * n_pairs) if not_pairs else 0):
         samples.append(to_pair(_trim(inks[rng.integers(len(labels))])))
         targets.append(NOT_A_PAIR)
-    for _ in range(max(1, int(TRIPLE_SHARE * n_pairs)) if others else 0):
+    for _ in range(max(1, int(TRIPLE_SHARE * n_pairs)) if not_pairs else 0):
         samples.append(to_pair(compose([inks[i] for i in rng.integers(len(labels), size=3)], rng)))
         targets.append(NOT_A_PAIR)
     progress("Making pairs", n_pairs, n_pairs)
-    n_rendered = int(RENDERED_SHARE * n_pairs) if others and rendered else 0
+    n_rendered = int(RENDERED_SHARE * n_pairs) if not_pairs and rendered else 0
     if n_rendered:
         starts = range(0, n_rendered, CHUNK)
         chunks = [
