@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from digitrec.errors import CorruptDataError, DigitrecError, UsageError, as_digitrec_error
+from digitrec.errors import CorruptDataError, DigitrecError, UsageError
 from digitrec.progress import ProgressFn, null_progress
 
 __all__ = [
@@ -325,7 +325,7 @@ def _row(path: str, outcome: Any) -> dict[str, Any]:
     from digitrec.recognizer import error_result
 
     if isinstance(outcome, BaseException):  # one bad file must not end a job of thousands
-        return error_result(path, as_digitrec_error(outcome, path))
+        return error_result(path, outcome)
     return outcome.to_dict(path=path)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from digitrec.bundle import DIGIT_FORMATS, Bundle, available_models, load_bundle, resolve_model
-from digitrec.errors import BundleError, DigitrecError, UsageError
+from digitrec.errors import BundleError, DigitrecError, UsageError, as_digitrec_error
 from digitrec.preprocess import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
@@ -197,9 +197,13 @@ class Recognition:
         return out
 
 
-def error_result(path: str | None, exc: DigitrecError) -> dict[str, Any]:
-    """The JSON object for an input that could not be read: ``{"path", "error": {"code", "message"}}``."""
-    return {"path": path, "error": exc.to_dict()}
+def error_result(path: str | None, exc: BaseException) -> dict[str, Any]:
+    """The JSON object for an input that could not be read: ``{"path", "error": {"code", "message"}}``.
+
+    A `DigitrecError` says what was wrong; anything else (a bug) becomes the
+    `InternalError` that names it (`errors.as_digitrec_error`).
+    """
+    return {"path": path, "error": as_digitrec_error(exc, path or "this file").to_dict()}
 
 
 def read_each(

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from digitrec.errors import InvalidImageError, UnsupportedImageError, UsageError, as_digitrec_error
+from digitrec.errors import InvalidImageError, UnsupportedImageError, UsageError
 from digitrec.recognizer import error_result
 from digitrec.server.dependencies import get_recognizer, off_the_loop
 from digitrec.server.schemas import BatchOut, ErrorOut, RecognitionOut
@@ -226,7 +226,7 @@ async def recognize_batch(
             answer = methodcaller("to_dict", path=name, include_samples=include_samples)
             return await off_the_loop(request, recognizer, _named(data, name), digits, answer)
         except Exception as exc:  # noqa: BLE001 - a file's failure, even a bug, is that file's row
-            return error_result(name, as_digitrec_error(exc, name or "this file"))
+            return error_result(name, exc)
 
     # Queued together, the files are read as one batch (or shared out between the threads).
     rows = await asyncio.gather(*(one(name, data) for name, data in uploads))
