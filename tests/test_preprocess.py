@@ -146,7 +146,7 @@ def test_canvas_from_alpha_matches_the_composited_general_path():
     rgba[soft > 0, :3] = 20
     grey = pp._stroke_grey(rgba)
     assert grey is not None
-    fast = pp._canvas_ink(rgba, grey)
+    fast = pp._canvas_map(rgba, grey)
     assert fast is not None
     grey = np.full(MASK.shape, 20 / 255, np.float32) * (soft / 255) + (1 - soft / 255)
     general = pp._ink_from_grey(grey.astype(np.float32), even_paper=1.0)
@@ -161,19 +161,27 @@ def test_canvas_ink_of_the_strokes_box_is_that_of_the_whole_canvas(factor):
     soft = np.asarray(Image.fromarray(MASK.astype(np.uint8) * 255).resize((60, 50)).resize(MASK.shape[::-1], Image.Resampling.BILINEAR))
     rgba[17 : 17 + MASK.shape[0], 31 : 31 + MASK.shape[1], 3] = soft  # off the reduction's block grid
     grey = pp._stroke_grey(rgba)
-    boxed = pp._canvas_ink(rgba, grey, factor)
+    boxed = pp._canvas_map(rgba, grey, factor)
     # One barely visible pixel in each far corner makes the box the whole canvas; reduced,
     # they vanish (factor > 1) or fall far under the ink's floor (factor 1).
     whole = rgba.copy()
     whole[0, 0, 3] = whole[-1, -1, 3] = 1
-    full = pp._canvas_ink(whole, grey, factor)
+    full = pp._canvas_map(whole, grey, factor)
     assert boxed[0].shape == full[0].shape == (-(-130 // factor), -(-170 // factor))
     np.testing.assert_array_equal(boxed[0], full[0])
     np.testing.assert_array_equal(boxed[1], full[1])
     np.testing.assert_array_equal(boxed[2], full[2])
     assert boxed[0].max() == 1.0
+    # What later steps get: the strokes' box alone, placed by its corner in the reduced canvas.
+    (ink, labels, _), (x0, y0) = pp._canvas_ink(rgba, grey, factor)
+    ys, xs = np.nonzero(rgba[..., 3])
+    assert (x0, y0) == (xs.min() // factor, ys.min() // factor)
+    assert ink.shape[0] < boxed[0].shape[0] and ink.shape[1] < boxed[0].shape[1]
+    np.testing.assert_array_equal(ink, boxed[0][y0 : y0 + ink.shape[0], x0 : x0 + ink.shape[1]])
+    np.testing.assert_array_equal(labels, boxed[1][y0 : y0 + ink.shape[0], x0 : x0 + ink.shape[1]])
+    assert np.count_nonzero(boxed[0]) == np.count_nonzero(ink)  # no ink outside the box
     # A fully transparent canvas has no ink, at the reduced size.
-    empty = pp._canvas_ink(np.zeros_like(rgba), 0.0, factor)
+    empty = pp._canvas_map(np.zeros_like(rgba), 0.0, factor)
     assert empty[0].shape == boxed[0].shape and not empty[0].any() and not empty[1].any()
 
 

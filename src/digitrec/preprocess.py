@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import statistics
 import struct
@@ -423,23 +424,26 @@ def _stroke_grey(pixels: np.ndarray) -> float | None:
 
     A canvas is mostly transparent, with strokes of one colour.
     """
-    step = max(1, round(np.sqrt(pixels.shape[0] * pixels.shape[1] / 3000)))
+    # Few array operations, each on few pixels: on a drawing pad's canvas this runs
+    # for every stroke the user draws, and each numpy call costs more than its work.
+    step = max(1, round(math.sqrt(pixels.shape[0] * pixels.shape[1] / 3000)))
     sample = pixels[::step, ::step]
-    if sample[..., -1].min() >= 250:
+    alpha = sample[..., -1]
+    if alpha.min() >= 250:
         return None  # opaque: the colours carry the picture
-    colours = sample[sample[..., -1] > 127][:, :-1]
+    colours = sample[alpha > 127][:, :-1]
     if len(colours) == 0:  # thin strokes can fall between the lattice's points
         colours = pixels[pixels[..., -1] > 127][:, :-1]
     if len(colours) == 0:
         return 0.0  # nothing opaque: faint or no strokes, most likely dark ones
     grey = colours.astype(np.float32) @ _LUMA if colours.shape[1] == 3 else colours[:, 0].astype(np.float32)
     grey *= np.float32(1 / 255)
-    if float(np.ptp(grey)) > 0.1:
+    if float(grey.max() - grey.min()) > 0.1:
         return None  # several colours: composited pixel by pixel instead
     return float(grey.mean())
 
 
-def _canvas_ink(pixels: np.ndarray, grey: float, factor: int = 1) -> Ink | None:
+def _canvas_ink(pixels: np.ndarray, grey: float, factor: int = 1) -> tuple[Ink, tuple[int, int]] | None:
     """The ink of a transparent canvas from its alpha channel alone, reduced by ``factor``.
 
     A canvas's strokes are one colour over transparency, so composited onto the paper
@@ -447,14 +451,20 @@ def _canvas_ink(pixels: np.ndarray, grey: float, factor: int = 1) -> Ink | None:
     steps of `_ink_from_grey` then work on the 256 alpha levels (its quantiles from a
     histogram, its ramp a lookup table) instead of on every pixel. ``grey`` is the
     strokes' grey level (`_stroke_grey`, which tells a canvas from other images).
-    Returns None if the alpha channel turns out fully opaque: the general path then.
+    Returns the ink of the box around the strokes and that box's top left corner in
+    the reduced image (outside it there is no ink; the pad's drawing covers a fraction
+    of its canvas, and every later step then works on fewer pixels), or None if the
+    alpha channel turns out fully opaque: the general path then.
     """
-    height, width = pixels.shape[:2]
+    height, width, bands = pixels.shape
     shape = (-(-height // factor), -(-width // factor))  # the reduced size, as Pillow's reduce gives it
-    alpha_image = Image.fromarray(np.ascontiguousarray(pixels[..., -1]))
-    bbox = alpha_image.getbbox()  # of the pixels that are not fully transparent
+    # The box of the pixels that are not fully transparent, found by Pillow on the
+    # pixels in place (decoded pixels are contiguous; a box of them is copied).
+    mode = "RGBA" if bands == 4 else "LA"
+    pixels = np.ascontiguousarray(pixels)
+    bbox = Image.frombuffer(mode, (width, height), pixels, "raw", mode, 0, 1).getbbox(alpha_only=True)
     if bbox is None:
-        return _no_ink(shape)
+        return _no_ink(shape), (0, 0)
     # Only the box around the strokes is worked on (a drawing covers a fraction of its
     # canvas): outside it every pixel is transparent, which the histogram counts by
     # number, and the box is aligned to the reduction's blocks so that the pixels
@@ -463,7 +473,8 @@ def _canvas_ink(pixels: np.ndarray, grey: float, factor: int = 1) -> Ink | None:
     x1, y1 = -(-bbox[2] // factor), -(-bbox[3] // factor)
     box = (x0 * factor, y0 * factor, min(width, x1 * factor), min(height, y1 * factor))
     # A box filter, as for every other image.
-    alpha = np.asarray(alpha_image.reduce(factor, box=box) if factor > 1 else alpha_image.crop(box))
+    alpha = pixels[box[1] : box[3], box[0] : box[2], -1]
+    alpha = _as_array(_as_image(alpha, "L").reduce(factor)) if factor > 1 else np.ascontiguousarray(alpha)
     n = shape[0] * shape[1]
     counts = np.bincount(alpha.ravel(), minlength=256)
     counts[0] += n - alpha.size
@@ -480,16 +491,25 @@ def _canvas_ink(pixels: np.ndarray, grey: float, factor: int = 1) -> Ink | None:
     strong = float(contrast[np.flatnonzero(at_least >= min(top, n))[-1]])
     ramp = _ink_ramp(strong, floor)
     if ramp is None:
-        return _no_ink(shape)
+        return _no_ink(shape), (0, 0)
     low, high = ramp
     lut = np.clip((contrast - np.float32(low)) * np.float32(1 / (high - low)), 0, 1)
     ink = np.take(lut, alpha)
     if counts[lut > 0].sum() > MAX_INK_FRACTION * n and _stroke_width(ink > 0.5) < 3.0:
-        return _no_ink(shape)
-    ink, labels, mass = _strokes(ink, size=n)
+        return _no_ink(shape), (0, 0)
+    return _strokes(ink, size=n), (x0, y0)
+
+
+def _canvas_map(pixels: np.ndarray, grey: float, factor: int = 1) -> Ink | None:
+    """`_canvas_ink` as a map of the whole (reduced) canvas."""
+    found = _canvas_ink(pixels, grey, factor)
+    if found is None:
+        return None
+    (ink, labels, mass), (x0, y0) = found
+    shape = (-(-pixels.shape[0] // factor), -(-pixels.shape[1] // factor))
     full_ink, full_labels = np.zeros(shape, np.float32), np.zeros(shape, labels.dtype)
-    full_ink[y0:y1, x0:x1] = ink
-    full_labels[y0:y1, x0:x1] = labels
+    full_ink[y0 : y0 + ink.shape[0], x0 : x0 + ink.shape[1]] = ink
+    full_labels[y0 : y0 + ink.shape[0], x0 : x0 + ink.shape[1]] = labels
     return full_ink, full_labels, mass
 
 
@@ -498,7 +518,7 @@ def _ink_and_labels(image: Image.Image) -> Ink:
     pixels = _alpha_pixels(image)
     grey = _stroke_grey(pixels) if pixels is not None else None
     if grey is not None:
-        found = _canvas_ink(pixels, grey)
+        found = _canvas_map(pixels, grey)
         if found is not None:
             return found
     found = _composited_ink(image)
@@ -1457,12 +1477,27 @@ def _trim(crop: np.ndarray, level: float = 0.05) -> np.ndarray:
     return crop[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
+def _as_image(array: np.ndarray, mode: str) -> Image.Image:
+    """A Pillow image of a 2-D array's pixels (mode "L": uint8, "F": float32), sharing its memory if it can.
+
+    `Image.fromarray` does the same through many more steps: on a small crop, and on
+    the paths that convert several times per image, those steps cost more than the work.
+    """
+    array = np.ascontiguousarray(array, dtype=np.float32 if mode == "F" else np.uint8)
+    return Image.frombuffer(mode, (array.shape[1], array.shape[0]), array, "raw", mode, 0, 1)
+
+
+def _as_array(image: Image.Image) -> np.ndarray:
+    """The pixels of a single-band "L" or "F" image as a read-only 2-D array (as `np.asarray` gives them)."""
+    dtype = np.float32 if image.mode == "F" else np.uint8
+    return np.frombuffer(image.tobytes(), dtype).reshape(image.height, image.width)
+
+
 def _resize(crop: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Anti-aliased resize of a float map to ``size`` = (width, height)."""
-    image = Image.fromarray(np.ascontiguousarray(crop, dtype=np.float32), "F")
     shrinking = size[0] < crop.shape[1] or size[1] < crop.shape[0]
     method = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
-    return np.asarray(image.resize(size, method), dtype=np.float32)
+    return _as_array(_as_image(crop, "F").resize(size, method))
 
 
 def _fit_box(crop: np.ndarray, side: int, height: int | None = None) -> np.ndarray:
@@ -1684,9 +1719,12 @@ DOUBTFUL_SMALL_DIGIT, CLOSER_DOUBT = 120, 0.9
 
 
 def _closer_box(
-    groups: list[_Group], factor: int, size: tuple[int, int], small: int = SMALL_DIGIT
+    groups: list[_Group], factor: int, size: tuple[int, int], small: int = SMALL_DIGIT, origin: tuple[int, int] = (0, 0)
 ) -> tuple[Box, int] | None:
-    """Where to redo the ink map at a finer scale, around digits under ``small``: (box in image pixels, factor)."""
+    """Where to redo the ink map at a finer scale, around digits under ``small``: (box in image pixels, factor).
+
+    ``origin`` is where the groups' ink map starts in the image's pixels.
+    """
     if factor <= 1 or not groups:
         return None
     tallest = max(g.height for g in groups)
@@ -1697,32 +1735,37 @@ def _closer_box(
         return None
     margin = tallest // 2 + 2
     box = (
-        max(0, (min(g.x0 for g in groups) - margin) * factor),
-        max(0, (min(g.y0 for g in groups) - margin) * factor),
-        min(size[0], (max(g.x1 for g in groups) + margin) * factor),
-        min(size[1], (max(g.y1 for g in groups) + margin) * factor),
+        max(0, origin[0] + (min(g.x0 for g in groups) - margin) * factor),
+        max(0, origin[1] + (min(g.y0 for g in groups) - margin) * factor),
+        min(size[0], origin[0] + (max(g.x1 for g in groups) + margin) * factor),
+        min(size[1], origin[1] + (max(g.y1 for g in groups) + margin) * factor),
     )
     return box, finer
 
 
-def _ink_of(image: Image.Image | np.ndarray, factor: int, box: Box | None = None, grey: float | None = None) -> Ink:
-    """The ink (map, labels, masses) of an image, or a box of it, shrunk by ``factor``.
+def _ink_of(
+    image: Image.Image | np.ndarray, factor: int, box: Box | None = None, grey: float | None = None
+) -> tuple[Ink, tuple[int, int]]:
+    """The ink (map, labels, masses) of an image, or a box of it, shrunk by ``factor``,
+    and where that map starts in the image's pixels (a canvas's map covers its strokes only).
 
     ``image`` is a PIL image without alpha or the pixels (HxWxC, alpha last) of one
     with it; ``grey`` is the strokes' grey level when those pixels are a canvas (see
     `_stroke_grey`), None otherwise.
     """
+    x0, y0 = box[:2] if box is not None else (0, 0)
     if isinstance(image, np.ndarray):
         if grey is not None:
-            x0, y0, x1, y1 = box or (0, 0, image.shape[1], image.shape[0])
+            x1, y1 = box[2:] if box is not None else (image.shape[1], image.shape[0])
             found = _canvas_ink(image[y0:y1, x0:x1], grey, factor)
             if found is not None:
-                return found
+                ink, (ax, ay) = found
+                return ink, (x0 + ax * factor, y0 + ay * factor)
         image = Image.fromarray(image)
     region = image if box is None else _reducible(image).crop(box)
     if factor > 1:
         region = _reducible(region).reduce(factor)  # box filter: the mean of factor x factor
-    return _composited_ink(region)
+    return _composited_ink(region), (x0, y0)
 
 
 def prepare(
@@ -1769,15 +1812,15 @@ def prepare(
     size = (round(width * decoded_factor), round(height * decoded_factor))
     grey = _stroke_grey(image) if isinstance(image, np.ndarray) else None
     work_factor = _work_factor((width, height))
-    origin = (0, 0)
     # The image is decoded by now (`_decode` loads it): an error from here on is no bad
     # image but a bug, and is not dressed up as one.
-    def strokes_at(factor: int, box: Box | None = None) -> tuple[Ink, list[_Group]]:
-        found = _ink_of(image, factor, box, grey)
+    def strokes_at(factor: int, box: Box | None = None) -> tuple[Ink, list[_Group], tuple[int, int]]:
+        # The ink, its pieces, and where the ink map starts in the image's pixels.
+        found, origin = _ink_of(image, factor, box, grey)
         groups = _components(found[1], found[2])
         if grey is not None:  # a canvas: no printed boxes on it
-            return found, groups
-        return _without_frames(*found, groups)  # a photo or a scan may show a form's boxes
+            return found, groups, origin
+        return *_without_frames(*found, groups), origin  # a photo or a scan may show a form's boxes
 
     formatter = FORMATTERS[input_format]
     judge_crops: Judge | None = None
@@ -1814,23 +1857,22 @@ def prepare(
                 judged = None
         return groups, crops, samples, judged
 
-    found, groups = strokes_at(work_factor)
-    closer = _closer_box(groups, work_factor, (width, height))
+    found, groups, origin = strokes_at(work_factor)
+    closer = _closer_box(groups, work_factor, (width, height), origin=origin)
     if closer is not None:
         box, work_factor = closer
-        origin = box[:2]
-        found, groups = strokes_at(work_factor, box)
+        found, groups, origin = strokes_at(work_factor, box)
     groups, crops, samples, judged = read(found, groups)
     if judge is not None and closer is None and len(samples) >= 2:
         # A doubtful reading of digits under DOUBTFUL_SMALL_DIGIT is done again closer:
         # fine strokes and gaps come through at the finer scale (docs/benchmarks.md, ninth session).
-        again = _closer_box(groups, work_factor, (width, height), DOUBTFUL_SMALL_DIGIT)
+        again = _closer_box(groups, work_factor, (width, height), DOUBTFUL_SMALL_DIGIT, origin)
         if again is not None:
             sure = judge(samples) if judged is None else judged
             if float(np.min(sure)) < CLOSER_DOUBT:
                 box, work_factor = again
-                origin = box[:2]
-                groups, crops, samples, _ = read(*strokes_at(work_factor, box))
+                found, groups, origin = strokes_at(work_factor, box)
+                groups, crops, samples, _ = read(found, groups)
     factor = decoded_factor * work_factor
     ox, oy = origin[0] * decoded_factor, origin[1] * decoded_factor
     boxes = [
