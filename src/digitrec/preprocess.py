@@ -378,10 +378,8 @@ def _background(dark: np.ndarray, ink_depth: float) -> np.ndarray:
             break
     estimate[np.isnan(estimate)] = float(np.median(cells[paper]))
     # Cell centres sit at k/2; resizing the grid to (cells * k) pixels lines them up.
-    big = Image.fromarray(estimate.astype(np.float32), "F").resize(
-        (cells.shape[1] * k, cells.shape[0] * k), Image.Resampling.BILINEAR
-    )
-    return np.asarray(big, dtype=np.float32)[:h, :w]
+    big = _as_image(estimate, "F").resize((cells.shape[1] * k, cells.shape[0] * k), Image.Resampling.BILINEAR)
+    return _as_array(big)[:h, :w]
 
 
 def ink_map(image: Image.Image) -> np.ndarray:
@@ -440,7 +438,7 @@ def _stroke_grey(pixels: np.ndarray) -> float | None:
     grey *= np.float32(1 / 255)
     if float(grey.max() - grey.min()) > 0.1:
         return None  # several colours: composited pixel by pixel instead
-    return float(grey.mean())
+    return float(grey.sum() / len(grey))  # float32 as `mean` gives it, without its Python steps
 
 
 def _canvas_ink(pixels: np.ndarray, grey: float, factor: int = 1) -> tuple[Ink, tuple[int, int]] | None:
