@@ -1468,10 +1468,13 @@ def _drop_cut_ends(crop: np.ndarray, left: bool, right: bool) -> None:
 
 
 def _trim(crop: np.ndarray, level: float = 0.05) -> np.ndarray:
+    # The ufunc's reduce and the array's nonzero directly: this runs a few times per
+    # digit, and `any` / `flatnonzero` add Python steps that cost more than the work.
     mask = crop > level
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    rows = np.logical_or.reduce(mask, axis=1).nonzero()[0]
     if rows.size == 0:
         return crop[:0, :0]
+    cols = np.logical_or.reduce(mask, axis=0).nonzero()[0]
     return crop[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
