@@ -215,24 +215,27 @@ def test_recognizer_info_names_the_pair_reader():
     assert json.dumps(Recognizer.load().info())
 
 
+def _only_read_as_a_pair(mnist_dir) -> bytes:
+    """A PNG of two touching MNIST digits that the digit model rejects and the pair reader reads."""
+    images, _ = _mnist(mnist_dir)
+    inks = images.astype(np.float32) / 255
+    rng = np.random.default_rng(0)
+    with_pairs, without = Recognizer.load(), Recognizer.load(pairs=None)
+    for k in range(30):
+        data = _png(compose([inks[2 * k], inks[2 * k + 1]], rng))
+        alone = without.recognize(data)
+        if len(alone.digits) == 1 and alone.digits[0].rejected and len(with_pairs.recognize(data).digits) == 2:
+            return data
+    pytest.fail("no touching pair the pair reader reads in 30")
+
+
 @needs_pairs
 @pytest.mark.mnist
 def test_predict_reads_touching_digits_unless_told_not_to(mnist_dir, tmp_path):
     from digitrec.cli import cli
 
-    images, labels = _mnist(mnist_dir)
-    inks = images.astype(np.float32) / 255
-    rng = np.random.default_rng(0)
-    without = Recognizer.load(pairs=None)
-    for k in range(30):  # the first pair the digit model rejects and the pair reader reads
-        data = _png(compose([inks[2 * k], inks[2 * k + 1]], rng))
-        alone = without.recognize(data)
-        if len(alone.digits) == 1 and alone.digits[0].rejected and len(Recognizer.load().recognize(data).digits) == 2:
-            break
-    else:
-        pytest.fail("no touching pair the pair reader reads in 30")
     path = tmp_path / "pair.png"
-    path.write_bytes(data)
+    path.write_bytes(_only_read_as_a_pair(mnist_dir))
     runs = {}
     for option in ([], ["--pairs", "none"], ["--pairs", "pairs"]):
         run = CliRunner().invoke(cli, ["predict", str(path), "--json", *option])
@@ -242,3 +245,42 @@ def test_predict_reads_touching_digits_unless_told_not_to(mnist_dir, tmp_path):
     assert len(runs["--pairs none"]["digits"]) == 1
     run = CliRunner().invoke(cli, ["predict", str(path), "--pairs", "default"])
     assert run.exit_code == 1 and "no pair reader" in run.output and "Traceback" not in run.output
+
+
+@needs_pairs
+@pytest.mark.mnist
+@pytest.mark.slow
+def test_batch_reads_touching_digits_unless_told_not_to(mnist_dir, tmp_path):
+    """The pair reader choice reaches the job in this process and in a pool's workers alike."""
+    import csv
+
+    import os
+
+    from digitrec.batch import ReaderSpec, recognize_many
+    from digitrec.bundle import resolve_model
+    from digitrec.cli import cli
+    from digitrec.errors import ModelNotFoundError
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    (folder / "pair.png").write_bytes(_only_read_as_a_pair(mnist_dir))
+    rows = {}
+    for option in ([], ["--pairs", "none"]):
+        out = tmp_path / f"out{len(option)}.csv"
+        run = CliRunner().invoke(cli, ["batch", str(folder), "--out", str(out), "--workers", "1", "--quiet", *option])
+        assert run.exit_code == 0, run.output
+        (rows[" ".join(option)],) = list(csv.DictReader(out.open()))
+    assert rows[""]["n_digits"] == "2" and rows["--pairs none"]["n_digits"] == "1"
+    paths = [str(folder / "pair.png")]
+    in_pool = list(recognize_many(paths, workers=2, pairs=None))
+    assert in_pool == list(recognize_many(paths, pairs=None)) and len(in_pool[0]["digits"]) == 1
+    # Names and paths are looked up before any worker starts: a typo fails on the call.
+    with pytest.raises(ModelNotFoundError):
+        recognize_many(paths, workers=2, pairs="no-such-reader")
+    assert ReaderSpec.of(None, 0.5, "pairs") == ReaderSpec(None, 0.5, "pairs")
+    # A bundle given by a relative path reaches the workers as an absolute one, stamped.
+    shipped = resolve_model("pairs")
+    spec = ReaderSpec.of(None, None, os.path.relpath(shipped))
+    assert spec.pairs == str(shipped.resolve()) and spec.stamp()[0] is None and spec.stamp()[1] is not None
+    with pytest.raises(UsageError, match="threshold"):
+        ReaderSpec.of(None, 1.5)

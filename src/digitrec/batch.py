@@ -46,6 +46,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "COLUMNS",
     "BatchSummary",
+    "ReaderSpec",
     "default_workers",
     "expand_inputs",
     "recognize_many",
@@ -208,6 +209,68 @@ def _unique(paths: Iterable[str], skip: set[str] | frozenset[str] = frozenset())
 # ------------------------------------------------------------------ recognition
 
 
+@dataclass(frozen=True)
+class ReaderSpec:
+    """How a worker loads its recogniser: all that travels to pool and Dask workers.
+
+    Attributes
+    ----------
+    model : str or None
+        A shipped model's name (each worker finds it in its own install) or a bundle's
+        absolute path; None: the shipped default.
+    threshold : float or None
+        Overrides the model's threshold.
+    pairs : str or None
+        The pair reader: ``"auto"``, a shipped name or an absolute path; None: none.
+    """
+
+    model: str | None = None
+    threshold: float | None = None
+    pairs: str | None = "auto"
+
+    @classmethod
+    def of(
+        cls, model: str | os.PathLike | None, threshold: float | None, pairs: str | os.PathLike | None = "auto"
+    ) -> ReaderSpec:
+        """The spec for these arguments, names and paths looked up now (a typo fails before any worker starts)."""
+        if threshold is not None and (
+            isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0
+        ):
+            raise UsageError(f"threshold must be a number between 0 and 1, got {threshold!r}")
+        return cls(_for_workers(model), threshold, pairs if pairs in ("auto", None) else _for_workers(pairs))
+
+    def load(self) -> Any:
+        """The `Recognizer` (onnxruntime with one thread: workers are one per core)."""
+        from digitrec.recognizer import Recognizer
+
+        return Recognizer.load(self.model, threshold=self.threshold, threads=1, pairs=self.pairs)
+
+    def stamp(self) -> tuple[tuple[int, int] | None, ...]:
+        """When the bundles at its paths last changed: workers outlive jobs, and a bundle
+        retrained at the same path (swapped in by rename) must not be served from a cache."""
+        return tuple(_file_stamp(p) for p in (self.model, self.pairs))
+
+
+def _for_workers(model: str | os.PathLike | None) -> str | None:
+    """What to tell workers about ``model``: a shipped name (or None), or an absolute path."""
+    from digitrec.bundle import resolve_model
+
+    found = resolve_model(model)
+    if model is not None and Path(model).exists():
+        return str(found.resolve())
+    return None if model is None else str(model)
+
+
+def _file_stamp(path: str | None) -> tuple[int, int] | None:
+    if path is None or not os.path.isabs(path):
+        return None
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns
+
+
 def recognize_many(
     paths: Iterable[str | os.PathLike],
     *,
@@ -217,6 +280,7 @@ def recognize_many(
     workers: int = 1,
     scheduler: str | None = None,
     chunk_size: int | None = None,
+    pairs: str | os.PathLike | None = "auto",
 ) -> Iterator[dict[str, Any]]:
     """Recognise many images lazily, one result object per path.
 
@@ -246,6 +310,9 @@ def recognize_many(
     chunk_size : int, optional
         Images read together, the model once over all their digits, and sent to a
         worker as one task (default: 8).
+    pairs : str or path-like or None, default="auto"
+        The pair reader for touching digits (see `digitrec.recognizer.Recognizer.load`):
+        a shipped name or a bundle path, ``"auto"`` for the shipped one, None for none.
 
     Yields
     ------
@@ -270,31 +337,17 @@ def recognize_many(
     chunk_size = _check_positive("chunk_size", chunk_size if chunk_size is not None else 8)
     if digits is not None:
         _check_positive("digits", digits)
-    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
-        raise UsageError(f"threshold must be a number between 0 and 1, got {threshold!r}")
+    spec = ReaderSpec.of(model, threshold, pairs)
     items = (os.fspath(p) for p in paths)
     if scheduler is not None:
         from digitrec.batch_dask import recognize_many_dask
 
-        return recognize_many_dask(
-            items,
-            scheduler=scheduler,
-            model=model,
-            digits=digits,
-            threshold=threshold,
-            workers=workers,
-            chunk_size=chunk_size,
-        )
+        return recognize_many_dask(items, scheduler=scheduler, spec=spec, digits=digits, workers=workers, chunk_size=chunk_size)
     if workers == 1:
-        from digitrec.recognizer import Recognizer
-
         # Loaded now, so a bad model fails on the call rather than on first use.
-        recognizer = Recognizer.load(model, threshold=threshold, threads=1)
+        recognizer = spec.load()
         return (result for chunk in _chunks(items, chunk_size) for result in recognize_chunk(recognizer, chunk, digits))
-    from digitrec.bundle import resolve_model
-
-    model_path = os.fspath(resolve_model(model))
-    return _recognize_in_pool(items, model_path, digits, threshold, workers, chunk_size)
+    return _recognize_in_pool(items, spec, digits, workers, chunk_size)
 
 
 def _check_positive(name: str, value: Any) -> int:
@@ -341,7 +394,7 @@ _worker_error: BaseException | None = None
 _worker_limits: Any = None
 
 
-def _init_worker(model_path: str, threshold: float | None) -> None:
+def _init_worker(spec: ReaderSpec) -> None:
     """Load the model once per worker process (`ProcessPoolExecutor` initializer)."""
     global _worker_recognizer, _worker_error, _worker_limits
     import signal
@@ -358,9 +411,7 @@ def _init_worker(model_path: str, threshold: float | None) -> None:
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
         pass
     try:
-        from digitrec.recognizer import Recognizer
-
-        _worker_recognizer = Recognizer.load(model_path, threshold=threshold, threads=1)
+        _worker_recognizer = spec.load()
     except DigitrecError as exc:
         # Raised again with the first chunk, so the parent sees the real error
         # instead of a broken pool.
@@ -386,12 +437,7 @@ def _recognize_chunk(paths: list[str], digits: int | None) -> list[dict[str, Any
 
 
 def _recognize_in_pool(
-    items: Iterable[str],
-    model_path: str,
-    digits: int | None,
-    threshold: float | None,
-    workers: int,
-    chunk_size: int,
+    items: Iterable[str], spec: ReaderSpec, digits: int | None, workers: int, chunk_size: int
 ) -> Iterator[dict[str, Any]]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -403,7 +449,7 @@ def _recognize_in_pool(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(model_path, threshold),
+        initargs=(spec,),
     )
     # Two chunks per worker: one running, one queued, so no worker waits for
     # the parent, and memory stays bounded however many paths there are.
@@ -667,6 +713,7 @@ def run_batch(
     scheduler: str | None = None,
     resume: bool = False,
     chunk_size: int | None = None,
+    pairs: str | os.PathLike | None = "auto",
     progress: ProgressFn = null_progress,
 ) -> BatchSummary:
     """Recognise every image named by ``inputs`` into the results table ``out``.
@@ -683,7 +730,7 @@ def run_batch(
         Folders, globs, image files or list files (see `expand_inputs`).
     out : path-like
         ``*.csv`` or ``*.jsonl`` (one JSON object per line); columns `COLUMNS`.
-    model, digits, threshold, chunk_size
+    model, digits, threshold, chunk_size, pairs
         As in `recognize_many`.
     workers : int, optional
         Processes (or Dask workers for ``scheduler="local"``); default: all cores.
@@ -735,6 +782,7 @@ def run_batch(
             workers=workers,
             scheduler=scheduler,
             chunk_size=chunk_size,
+            pairs=pairs,
         ):
             row = result_row(result)
             results.write(row)

@@ -2,8 +2,9 @@
 
 `digitrec.batch.recognize_many` comes here when given ``scheduler=``. Paths go
 out in chunks, at most two per worker thread at a time; each worker loads the
-model once (`_worker_recognizer` is cached per process, keyed by model,
-threshold and the bundle's inode and mtime) and results come back, and are written, as chunks finish.
+model once (`_worker_recognizer` is cached per process, keyed by the
+`digitrec.batch.ReaderSpec`: model, threshold and pair reader, and the bundles'
+inodes and mtimes) and results come back, and are written, as chunks finish.
 
 The workers open the images and the model themselves, so both must be at the
 same path on every worker: a shared file system, or ``scheduler="local"``. A
@@ -17,9 +18,9 @@ import functools
 import os
 import time
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
+from digitrec.batch import ReaderSpec
 from digitrec.errors import UsageError, require
 
 __all__ = ["recognize_many_dask", "model_for_workers"]
@@ -30,41 +31,22 @@ def model_for_workers(model: str | os.PathLike | None) -> str | None:
 
     The model is looked up here first, so a typo fails before any worker starts.
     """
-    from digitrec.bundle import resolve_model
+    from digitrec.batch import _for_workers
 
-    found = resolve_model(model)
-    if model is not None and Path(model).exists():
-        return str(found.resolve())
-    # A shipped model (or the default): each worker finds it in its own install.
-    return None if model is None else str(model)
+    return _for_workers(model)
 
 
 @functools.lru_cache(maxsize=4)
-def _worker_recognizer(model: str | None, threshold: float | None, stamp: tuple[int, int] | None) -> Any:
-    from digitrec.recognizer import Recognizer
-
-    return Recognizer.load(model, threshold=threshold, threads=1)
-
-
-def _stamp(model: str | None) -> tuple[int, int] | None:
-    # Workers outlive jobs: a bundle retrained at the same path (a new folder
-    # or file, swapped in by rename) must not be served from the cache.
-    if model is None or not os.path.isabs(model):
-        return None
-    try:
-        info = os.stat(model)
-    except OSError:
-        return None
-    return info.st_ino, info.st_mtime_ns
+def _worker_recognizer(spec: ReaderSpec, stamp: tuple[tuple[int, int] | None, ...]) -> Any:
+    # Keyed by the bundles' stamps too (see `ReaderSpec.stamp`).
+    return spec.load()
 
 
-def _recognize_chunk(
-    items: list[tuple[str, str]], model: str | None, threshold: float | None, digits: int | None
-) -> list[dict[str, Any]]:
+def _recognize_chunk(items: list[tuple[str, str]], spec: ReaderSpec, digits: int | None) -> list[dict[str, Any]]:
     """Run on a worker: recognise ``(path shown, path opened)`` pairs."""
     from digitrec.batch import recognize_chunk
 
-    recognizer = _worker_recognizer(model, threshold, _stamp(model))
+    recognizer = _worker_recognizer(spec, spec.stamp())
     results = recognize_chunk(recognizer, [opened for _, opened in items], digits)
     for result, (shown, _) in zip(results, items):
         result["path"] = shown
@@ -98,9 +80,8 @@ def recognize_many_dask(
     items: Iterable[str],
     *,
     scheduler: str,
-    model: str | os.PathLike | None = None,
+    spec: ReaderSpec | None = None,
     digits: int | None = None,
-    threshold: float | None = None,
     workers: int = 1,
     chunk_size: int = 8,
 ) -> Iterator[dict[str, Any]]:
@@ -113,7 +94,9 @@ def recognize_many_dask(
     scheduler : str
         ``"tcp://HOST:PORT"`` of a running scheduler, or ``"local"`` to start a
         `distributed.LocalCluster` of ``workers`` single-threaded processes.
-    model, digits, threshold, chunk_size
+    spec : ReaderSpec, optional
+        The model, threshold and pair reader each worker loads (default: the shipped ones).
+    digits, chunk_size
         As in `digitrec.batch.recognize_many`.
     workers : int, default=1
         Worker processes of a local cluster; a remote cluster has its own.
@@ -124,17 +107,15 @@ def recognize_many_dask(
         The same objects `digitrec.batch.recognize_many` yields.
     """
     distributed = require("distributed", "batch")
-    worker_model = model_for_workers(model)
-    return _run(distributed, items, scheduler, worker_model, digits, threshold, workers, chunk_size)
+    return _run(distributed, items, scheduler, spec or ReaderSpec(), digits, workers, chunk_size)
 
 
 def _run(
     distributed: Any,
     items: Iterable[str],
     scheduler: str,
-    model: str | None,
+    spec: ReaderSpec,
     digits: int | None,
-    threshold: float | None,
     workers: int,
     chunk_size: int,
 ) -> Iterator[dict[str, Any]]:
@@ -147,8 +128,8 @@ def _run(
         max_in_flight, checked = _max_in_flight(client), time.monotonic()
         for chunk in _chunks(items, chunk_size):
             # Workers may have another working directory: send absolute paths.
-            pairs = [(path, os.path.abspath(path)) for path in chunk]
-            running.add(client.submit(_recognize_chunk, pairs, model, threshold, digits, pure=False))
+            shown_opened = [(path, os.path.abspath(path)) for path in chunk]
+            running.add(client.submit(_recognize_chunk, shown_opened, spec, digits, pure=False))
             if running.count() >= max_in_flight:
                 yield from _collect(next(running))
                 if time.monotonic() - checked > 5:

@@ -12,6 +12,7 @@ from digitrec.cli._options import (
     emit_json,
     json_option,
     model_option,
+    pairs_option,
     progress_bar,
     quiet_option,
     threshold_option,
@@ -48,6 +49,7 @@ from digitrec.cli._options import (
 @click.option(
     "--chunk-size", type=click.IntRange(min=1), default=None, metavar="N", help="Images read together, and per task sent to a worker (default: 8)."
 )
+@pairs_option
 @json_option
 @quiet_option
 def command(
@@ -60,6 +62,7 @@ def command(
     resume: bool,
     scheduler: str | None,
     chunk_size: int | None,
+    pairs: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -78,6 +81,7 @@ def command(
       digitrec batch 'forms/**/*.jpg' --out results.jsonl --digits 4
       digitrec batch paths.txt --out results.csv --resume
       digitrec batch scans/ --out results.csv --scheduler tcp://10.0.0.5:8786
+      digitrec batch scans/ --out results.csv --pairs none   # without the pair reader
     """
     from digitrec.batch import run_batch
 
@@ -93,6 +97,7 @@ def command(
                 scheduler=scheduler,
                 resume=resume,
                 chunk_size=chunk_size,
+                pairs=pairs,
                 progress=progress,
             )
     except KeyboardInterrupt:
