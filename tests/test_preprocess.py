@@ -138,6 +138,15 @@ def test_canvas_png_fast_path_reads_what_pillow_reads(monkeypatch):
     assert np.abs(fast.samples - slow.samples).max() < 1e-6
 
 
+def test_grey_and_alpha_canvas_reads_as_its_rgba_twin():
+    """A grey+alpha canvas (Pillow decodes it; the box is found through Pillow's LA mode) reads as RGBA does."""
+    la = Image.fromarray(np.dstack([np.zeros(MASK.shape, np.uint8), MASK.astype(np.uint8) * 255]), "LA")
+    a, b = pp.prepare(encode(la, "PNG"), "mnist"), pp.prepare(encode(la.convert("RGBA"), "PNG"), "mnist")
+    assert len(a.boxes) == 1 and a.boxes == b.boxes
+    np.testing.assert_array_equal(a.samples, b.samples)
+    np.testing.assert_array_equal(pp.ink_map(la), pp.ink_map(la.convert("RGBA")))
+
+
 def test_canvas_from_alpha_matches_the_composited_general_path():
     """The alpha-histogram shortcut computes what compositing and `_ink_from_grey` compute."""
     rgba = np.zeros((*MASK.shape, 4), np.uint8)
