@@ -18,12 +18,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from digitrec.errors import UsageError
+from digitrec.preprocess import PAIR_CLASSES
 from digitrec.progress import ProgressFn, null_progress
 
 __all__ = ["NOT_A_PAIR", "compose", "make_pair_set", "PairReader"]
 
 #: The label of the samples that are not two digits (the reject output's class while training).
-NOT_A_PAIR = 100
+NOT_A_PAIR = PAIR_CLASSES
 
 #: Shares of the "not a pair" samples among the pairs: one digit alone, three
 #: touching digits, and letters, symbols, scribbles and smudges (`digitrec.negatives`).

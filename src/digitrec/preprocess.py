@@ -1621,6 +1621,9 @@ def to_optdigits(ink_crop: np.ndarray) -> np.ndarray:
 #: The pair format's field (PAIR_SIDE x PAIR_SIDE) and the box two touching digits are
 #: fitted into: as tall as MNIST's 20 px box, wide enough for two digits side by side.
 PAIR_SIDE, PAIR_WIDTH, PAIR_HEIGHT = 40, 36, 20
+#: The pair reader's classes: the pairs "00" to "99", class 10 * first + second (its
+#: reject output says "not a pair"). Here, not in `digitrec.pairs`, which needs scikit-learn.
+PAIR_CLASSES = 100
 
 
 def to_pair(ink_crop: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ from digitrec.errors import BundleError, DigitrecError, UsageError, as_digitrec_
 from digitrec.preprocess import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
+    PAIR_CLASSES,
     Box,
     ImageSource,
     Prepared,
@@ -294,7 +295,7 @@ class Recognizer:
                 f"model {bundle.name!r} reads {bundle.input_format} samples, not single digits; "
                 "recognise with a digit model (the default reads pairs with it)"
             )
-        if pairs is not None and (pairs.input_format != "pair" or len(pairs.classes) != 100):
+        if pairs is not None and (pairs.input_format != "pair" or len(pairs.classes) != PAIR_CLASSES):
             raise UsageError(f"model {pairs.name!r} is no pair reader (input format {pairs.input_format!r})")
         self.bundle = bundle
         self.pairs = pairs
@@ -525,7 +526,7 @@ class Recognizer:
         if not offered:
             return results, samples, crops
         proba = self.pairs.predict_proba(np.stack([to_pair(crops[i]) for i in offered]))
-        read: dict[int, np.ndarray] = {i: row for i, row in zip(offered, proba) if row[:100].max() >= PAIR_SURE}
+        read: dict[int, np.ndarray] = {i: row for i, row in zip(offered, proba) if row[:PAIR_CLASSES].max() >= PAIR_SURE}
         if not read:
             return results, samples, crops
         out_results: list[DigitResult] = []
@@ -537,7 +538,7 @@ class Recognizer:
                 out_samples.append(sample)
                 out_crops.append(crop)
                 continue
-            table = read[i][:100].reshape(10, 10)  # [first digit, second digit]
+            table = read[i][:PAIR_CLASSES].reshape(10, 10)  # [first digit, second digit]
             halves, boxes = split_pair(crop, result.box)
             for marginal, half, box in zip((table.sum(axis=1), table.sum(axis=0)), halves, boxes):
                 out_results.append(_digit_result(marginal, np.arange(10), box, result.blob, False))
