@@ -683,11 +683,14 @@ def _drop_ruled_lines(ink: np.ndarray, seen: np.ndarray | None = None) -> bool:
     seen = ink > 0 if seen is None else seen
     found = [(transposed, ruled) for transposed in (False, True)
              if (ruled := _ruled_rows(seen.T if transposed else seen)) is not None]
+    if not found:
+        return False
+    bands = _line_bands(ink.shape, found)  # where the lines are: worked out once, used twice
     if len(found) == 1 and not found[0][0]:
         # Before the rows go (a wall's ends meet them), and knowing them for lines.
-        _drop_walls(ink, seen, found[0][1], _line_bands(ink.shape, found)[1])
-    _clear_lines(ink, found)
-    return bool(found)
+        _drop_walls(ink, seen, found[0][1], bands[1])
+    _clear_lines(ink, found, bands=bands)
+    return True
 
 
 def _drop_walls(ink: np.ndarray, seen: np.ndarray, rows: Lines, rows_mask: np.ndarray) -> None:
@@ -735,9 +738,14 @@ def _line_bands(shape: tuple[int, ...], found: list[tuple[bool, Lines]]) -> tupl
     return bands, lines_mask
 
 
-def _clear_lines(ink: np.ndarray, found: list[tuple[bool, Lines]], also: np.ndarray | None = None) -> None:
+def _clear_lines(
+    ink: np.ndarray,
+    found: list[tuple[bool, Lines]],
+    also: np.ndarray | None = None,
+    bands: tuple[list, np.ndarray] | None = None,
+) -> None:
     """Clear lines from an ink map (in place): those along its rows, and (``transposed``)
-    those along its columns.
+    those along its columns. ``bands``: `_line_bands` of them, if already worked out.
 
     A line's pixels are cleared except where a stroke meets it (ink that is no line,
     nor one of ``also``'s pixels, just above or just below it, within two columns: a
@@ -746,9 +754,9 @@ def _clear_lines(ink: np.ndarray, found: list[tuple[bool, Lines]], also: np.ndar
     """
     if not found:
         return
-    bands, lines_mask = _line_bands(ink.shape, found)
+    bands, lines_mask = _line_bands(ink.shape, found) if bands is None else bands
     if also is not None:
-        lines_mask |= also
+        lines_mask = lines_mask | also  # a new mask: the caller's bands stay as they are
     stroke = (ink > 0) & ~lines_mask
     for transposed, rows, inside, columns in bands:
         view, strokes = (ink.T, stroke.T) if transposed else (ink, stroke)
