@@ -23,17 +23,7 @@ from typing import Any
 from digitrec.batch import ReaderSpec
 from digitrec.errors import UsageError, require
 
-__all__ = ["recognize_many_dask", "model_for_workers"]
-
-
-def model_for_workers(model: str | os.PathLike | None) -> str | None:
-    """What to tell the workers about ``model``: a shipped name, or an absolute path.
-
-    The model is looked up here first, so a typo fails before any worker starts.
-    """
-    from digitrec.batch import _for_workers
-
-    return _for_workers(model)
+__all__ = ["recognize_many_dask"]
 
 
 @functools.lru_cache(maxsize=4)

@@ -422,8 +422,8 @@ def _stroke_grey(pixels: np.ndarray) -> float | None:
 
     A canvas is mostly transparent, with strokes of one colour.
     """
-    # Few array operations, each on few pixels: on a drawing pad's canvas this runs
-    # for every stroke the user draws, and each numpy call costs more than its work.
+    # Few array operations, each on few pixels: this runs on every canvas the drawing
+    # pad sends as the user draws, and there each numpy call costs more than its work.
     step = max(1, round(math.sqrt(pixels.shape[0] * pixels.shape[1] / 3000)))
     sample = pixels[::step, ::step]
     alpha = sample[..., -1]
@@ -441,6 +441,11 @@ def _stroke_grey(pixels: np.ndarray) -> float | None:
     return float(grey.sum() / len(grey))  # float32 as `mean` gives it, without its Python steps
 
 
+def _reduced_shape(pixels: np.ndarray, factor: int) -> tuple[int, int]:
+    """The (height, width) of ``pixels`` reduced by ``factor``, as Pillow's ``reduce`` gives it (partial blocks count)."""
+    return -(-pixels.shape[0] // factor), -(-pixels.shape[1] // factor)
+
+
 def _canvas_ink(pixels: np.ndarray, grey: float, factor: int = 1) -> tuple[Ink, tuple[int, int]] | None:
     """The ink of a transparent canvas from its alpha channel alone, reduced by ``factor``.
 
@@ -455,7 +460,7 @@ def _canvas_ink(pixels: np.ndarray, grey: float, factor: int = 1) -> tuple[Ink, 
     alpha channel turns out fully opaque: the general path then.
     """
     height, width, bands = pixels.shape
-    shape = (-(-height // factor), -(-width // factor))  # the reduced size, as Pillow's reduce gives it
+    shape = _reduced_shape(pixels, factor)
     # The box of the pixels that are not fully transparent, found by Pillow on the
     # pixels in place (decoded pixels are contiguous; a box of them is copied).
     mode = "RGBA" if bands == 4 else "LA"
@@ -504,7 +509,7 @@ def _canvas_map(pixels: np.ndarray, grey: float, factor: int = 1) -> Ink | None:
     if found is None:
         return None
     (ink, labels, mass), (x0, y0) = found
-    shape = (-(-pixels.shape[0] // factor), -(-pixels.shape[1] // factor))
+    shape = _reduced_shape(pixels, factor)
     full_ink, full_labels = np.zeros(shape, np.float32), np.zeros(shape, labels.dtype)
     full_ink[y0 : y0 + ink.shape[0], x0 : x0 + ink.shape[1]] = ink
     full_labels[y0 : y0 + ink.shape[0], x0 : x0 + ink.shape[1]] = labels
@@ -1601,6 +1606,15 @@ def to_mnist(ink_crop: np.ndarray) -> np.ndarray:
     return out.ravel()
 
 
+def _centred(digit: np.ndarray, side: int) -> np.ndarray:
+    """``digit`` in the middle of a ``side`` x ``side`` field of zeros of its dtype (its box's centre, not its ink's)."""
+    out = np.zeros((side, side), dtype=digit.dtype)
+    h, w = digit.shape
+    top, left = (side - h) // 2, (side - w) // 2
+    out[top : top + h, left : left + w] = digit
+    return out
+
+
 def to_optdigits(ink_crop: np.ndarray) -> np.ndarray:
     """One digit in the UCI optdigits format of scikit-learn's 8x8 digits: 64 float64, 0..16.
 
@@ -1617,12 +1631,7 @@ def to_optdigits(ink_crop: np.ndarray) -> np.ndarray:
     ndarray of shape (64,), float64
     """
     crop = _trim(np.asarray(ink_crop, dtype=np.float32))
-    bitmap = np.zeros((32, 32), dtype=bool)
-    if crop.size:
-        digit = _fit_box(crop, 32) >= 0.5
-        h, w = digit.shape
-        top, left = (32 - h) // 2, (32 - w) // 2
-        bitmap[top : top + h, left : left + w] = digit
+    bitmap = _centred(_fit_box(crop, 32) >= 0.5, 32) if crop.size else np.zeros((32, 32), dtype=bool)
     return bitmap.reshape(8, 4, 8, 4).sum(axis=(1, 3)).astype(np.float64).ravel()
 
 
@@ -1650,13 +1659,9 @@ def to_pair(ink_crop: np.ndarray) -> np.ndarray:
     ndarray of shape (1600,), float32
     """
     crop = _trim(np.asarray(ink_crop, dtype=np.float32))
-    out = np.zeros((PAIR_SIDE, PAIR_SIDE), dtype=np.float32)
-    if crop.size:
-        pair = _fitted(crop, PAIR_WIDTH, PAIR_HEIGHT)
-        h, w = pair.shape
-        top, left = (PAIR_SIDE - h) // 2, (PAIR_SIDE - w) // 2
-        out[top : top + h, left : left + w] = pair
-    return out.ravel()
+    if not crop.size:
+        return np.zeros(PAIR_SIDE * PAIR_SIDE, dtype=np.float32)
+    return _centred(_fitted(crop, PAIR_WIDTH, PAIR_HEIGHT), PAIR_SIDE).ravel()
 
 
 #: Input format name -> the function that makes one sample of it. Keys match
