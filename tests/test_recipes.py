@@ -62,7 +62,7 @@ def test_sklearn_compatible(estimator, check):
 
 def test_recipe_table():
     names = [r.name for r in list_recipes()]
-    assert names == ["tutorial", "mlp", "svc", "svc-shift", "knn", "cnn-8x8", "cnn", "cnn-reader", "cnn-large", "cnn-pairs"]
+    assert names == ["tutorial", "mlp", "svc", "svc-shift", "knn", "cnn-8x8", "cnn", "cnn-reader", "cnn-reader-x4", "cnn-large", "cnn-pairs"]
     for recipe in list_recipes():
         assert recipe.input_format in INPUT_FORMATS
         assert recipe.description and "\n" not in recipe.description

@@ -122,10 +122,15 @@ def test_shipped_default_model():
     bundle = load_bundle(DEFAULT_MODEL)
     card = bundle.card
     assert card["recipe"] == "cnn-reader" and card["input_format"] == "mnist" and card["weights"]["format"] == "onnx"
-    assert card["command"].startswith("digitrec train cnn-reader --dataset mnist")
+    # A cascade (digitrec.cascade): cnn-reader's network, asking cnn-reader-x4 about the digits it doubts.
+    first, second = card["cascade"]["first"], card["cascade"]["second"]
+    assert card["command"].startswith("digitrec cascade ") and "--name default" in card["command"]
+    assert first["command"].startswith("digitrec train cnn-reader --dataset mnist")
+    assert second["command"].startswith("digitrec train cnn-reader-x4 --dataset mnist")
     assert card["reject_class"] and card["params"]["redrawn"] > 0
     assert card["training"]["split"] == "mnist/standard" and card["training"]["n_train"] == 60000
     assert card["metrics"]["n"] == 10000 and card["metrics"]["accuracy"] >= 0.995
+    assert card["metrics"]["accuracy"] > first["metrics"]["accuracy"]
     assert 0 < card["threshold"] < 1 and card["temperature"] > 0
     assert (DEFAULT_MODEL / "model.onnx").stat().st_size < 2_000_000
     proba = bundle.predict_proba(np.zeros((2, 784), np.float32))

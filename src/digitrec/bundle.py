@@ -288,7 +288,8 @@ class Bundle:
         """
         X = np.asarray(X)
         width = INPUT_FORMATS[self.input_format]
-        X = X.reshape(len(X), -1)
+        # No rows has no width to infer; it is any model's empty answer.
+        X = X.reshape(len(X), -1) if len(X) else X.reshape(0, width)
         if X.shape[1] != width:
             raise BundleError(f"model {self.name!r} expects {width} values per sample, got {X.shape[1]}")
         if self.card["weights"]["format"] == "onnx":

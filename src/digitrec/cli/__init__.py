@@ -24,6 +24,7 @@ COMMANDS = {
     "download": "digitrec.cli.download",
     "recipes": "digitrec.cli.recipes",
     "train": "digitrec.cli.train",
+    "cascade": "digitrec.cli.cascade",
     "evaluate": "digitrec.cli.evaluate",
     "predict": "digitrec.cli.predict",
     "serve": "digitrec.cli.serve",

@@ -1,0 +1,223 @@
+"""A second opinion inside one model: a fast network answers, an ensemble is asked when it doubts.
+
+One small network reads a digit in about 0.1 ms and is sure of nearly every digit it
+reads right; most of its mistakes are digits it doubts. Several networks averaged read
+those better, at several times the cost. `fuse` writes both into one ONNX graph: the
+first network runs on every sample, and an ``If`` runs the second model only when some
+sample's best digit is under ``below``; only those samples take its answer. The graph's
+input and output are the first network's, so the result is an ordinary bundle (`cascade`
+writes it): the recogniser, the server and batch jobs read it like any other, and
+nothing that loads it needs to know.
+
+    first(x) ──> p1 ──> best digit of p1 < below ? ──> yes, for some rows:
+                                                         p2 = second(x)
+                                                         rows in doubt: p1 + weight * (p2 - p1)
+                                                         the others:    p1
+                                                   └─> no row: p1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from digitrec.bundle import Bundle, library_versions, load_bundle, save_bundle
+from digitrec.errors import BundleError, UsageError, require
+
+__all__ = ["DEFAULT_BELOW", "fuse", "cascade"]
+
+#: Samples whose best digit the first network gives less than this are read again.
+DEFAULT_BELOW = 0.95
+_PREFIX = "second/"
+
+
+def _constant(name: str, value: Any, dtype: Any) -> Any:
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
+
+
+def fuse(first: bytes, second: bytes, *, below: float = DEFAULT_BELOW, digits: int = 10, weight: float = 1.0) -> bytes:
+    """One ONNX graph answering as ``first``, except where it doubts: there, as ``second``.
+
+    Parameters
+    ----------
+    first, second : bytes
+        ONNX models with the same input (one batch of samples) and one output each,
+        probabilities of the same columns (the digits first, then any reject column).
+    below : float, default=DEFAULT_BELOW
+        A sample whose best digit column in ``first``'s answer is under this is in doubt.
+    digits : int, default=10
+        How many leading columns are digits (the rest, a reject column, is not a digit).
+    weight : float, default=1.0
+        How far a doubted sample's answer moves from ``first``'s towards ``second``'s:
+        1 takes ``second``'s, 0.5 averages the two.
+
+    Returns
+    -------
+    bytes
+        The fused model. ``second`` runs only for batches holding a doubted sample.
+    """
+    onnx = require("onnx", "train")
+    from onnx import TensorProto, compose, helper
+
+    if not 0.0 < below <= 1.0:
+        raise UsageError(f"below must be in (0, 1], not {below}")
+    if not 0.0 < weight <= 1.0:
+        raise UsageError(f"weight must be in (0, 1], not {weight}")
+    a = onnx.load_from_string(first)
+    # Every name of the second graph gets a prefix except its input, which is the first's.
+    b = compose.add_prefix(onnx.load_from_string(second), _PREFIX, rename_inputs=False)
+    if len(a.graph.input) != 1 or len(a.graph.output) != 1 or len(b.graph.output) != 1:
+        raise BundleError("a cascade joins models with one input and one output each")
+    (source,), (answer,) = a.graph.input, a.graph.output
+    if b.graph.input[0].name != source.name:
+        raise BundleError(
+            f"the two models name their input differently ({source.name!r}, {b.graph.input[0].name!r})"
+        )
+    p1, p2 = "cascade/first", b.graph.output[0].name
+    nodes = []
+    for node in a.graph.node:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(node)
+        copy.output[:] = [p1 if name == answer.name else name for name in copy.output]
+        nodes.append(copy)
+    constants = [
+        _constant("cascade/below", below, np.float32),
+        _constant("cascade/weight", weight, np.float32),
+        _constant("cascade/zero", 0.0, np.float32),
+        _constant("cascade/starts", [0], np.int64),
+        _constant("cascade/ends", [digits], np.int64),
+        _constant("cascade/axes", [1], np.int64),
+    ]
+    nodes += [
+        helper.make_node("Slice", [p1, "cascade/starts", "cascade/ends", "cascade/axes"], ["cascade/digits"]),
+        helper.make_node("ReduceMax", ["cascade/digits"], ["cascade/best"], axes=[1], keepdims=1),
+        helper.make_node("Less", ["cascade/best", "cascade/below"], ["cascade/doubt"]),
+        helper.make_node("Cast", ["cascade/doubt"], ["cascade/doubt_float"], to=TensorProto.FLOAT),
+        # ReduceMax of no rows is undefined; a sum of none is 0, so an empty batch skips the second model.
+        helper.make_node("ReduceSum", ["cascade/doubt_float"], ["cascade/doubted"], keepdims=0),
+        helper.make_node("Greater", ["cascade/doubted", "cascade/zero"], ["cascade/any"]),
+    ]
+    ask = list(b.graph.node) + [
+        helper.make_node("Sub", [p2, p1], ["cascade/towards"]),
+        helper.make_node("Mul", ["cascade/towards", "cascade/weight"], ["cascade/step"]),
+        helper.make_node("Add", [p1, "cascade/step"], ["cascade/second_opinion"]),
+        helper.make_node("Where", ["cascade/doubt", "cascade/second_opinion", p1], ["cascade/asked"]),
+    ]
+    untyped = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, None)  # noqa: E731
+    then_branch = helper.make_graph(ask, "second_opinion", [], [untyped("cascade/asked")])
+    else_branch = helper.make_graph(
+        [helper.make_node("Identity", [p1], ["cascade/sure"])], "first_answer", [], [untyped("cascade/sure")]
+    )
+    nodes.append(helper.make_node("If", ["cascade/any"], [answer.name], then_branch=then_branch, else_branch=else_branch))
+    graph = helper.make_graph(
+        nodes,
+        "cascade",
+        [source],
+        [answer],
+        # The branch reads the second model's weights from the outer graph.
+        initializer=list(a.graph.initializer) + list(b.graph.initializer) + constants,
+    )
+    model = helper.make_model(graph, opset_imports=a.opset_import, ir_version=a.ir_version)
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def _weights_bytes(bundle: Bundle) -> bytes:
+    if bundle.card["weights"]["format"] != "onnx":
+        raise UsageError(f"model {bundle.name!r} is a scikit-learn model; a cascade joins ONNX networks")
+    path = bundle.path
+    if path.is_dir():
+        return (path / bundle.card["weights"]["file"]).read_bytes()
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        return zf.read(bundle.card["weights"]["file"])
+
+
+def _summary(bundle: Bundle) -> dict[str, Any]:
+    card = bundle.card
+    return {
+        key: card[key]
+        for key in ("name", "recipe", "description", "command", "created", "params", "metrics", "training", "weights")
+        if key in card
+    }
+
+
+def cascade(
+    first: str | Path,
+    second: str | Path,
+    out: str | Path,
+    *,
+    below: float = DEFAULT_BELOW,
+    weight: float = 1.0,
+    name: str | None = None,
+    command: str | None = None,
+    test: tuple[np.ndarray, np.ndarray, str] | None = None,
+) -> Path:
+    """Write the bundle of ``first`` asking ``second`` about the digits it doubts.
+
+    Parameters
+    ----------
+    first, second : path-like
+        ONNX bundles reading the same input format with the same outputs (``digitrec train``).
+    out : path-like
+        The bundle folder (or ``.zip``) to write.
+    below, weight : float
+        See `fuse`.
+    name : str, optional
+        The model's name (default: the folder's name).
+    command : str, optional
+        The command that made it, for the card.
+    test : (X, y, split name), optional
+        A test set to measure the cascade on, for the card's ``metrics`` (without one they
+        are left empty; each part's own stay in ``cascade.first`` / ``cascade.second``).
+
+    Returns
+    -------
+    Path
+    """
+    one, two = load_bundle(first), load_bundle(second)
+    if (one.input_format, one.classes, one.has_reject) != (two.input_format, two.classes, two.has_reject):
+        raise UsageError(
+            f"models {one.name!r} and {two.name!r} answer differently (input format, classes or reject "
+            "column); a cascade joins two readers of the same digits"
+        )
+    fused = fuse(_weights_bytes(one), _weights_bytes(two), below=below, digits=len(one.classes), weight=weight)
+    out = Path(out)
+    card = {k: v for k, v in one.card.items() if k not in ("weights", "schema")}
+    card["name"] = name or (out.stem if out.suffix == ".zip" else out.name)
+    card["description"] = (
+        f"{one.card.get('description', one.name)}; the digits it reads under {below} are read again "
+        f"with {two.name!r} ({two.card.get('recipe')})"
+    )
+    card["cascade"] = {"below": below, "weight": weight, "first": _summary(one), "second": _summary(two)}
+    card["command"] = command
+    card["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    card["versions"] = library_versions()
+    # The first network's figures stay under cascade.first; the whole's are its own or none.
+    card["metrics"] = {} if test is None else _measured(fused, card, test)
+    return save_bundle(out, weights=fused, weights_format="onnx", card=card)
+
+
+def _measured(fused: bytes, card: Mapping[str, Any], test: tuple[np.ndarray, np.ndarray, str]) -> dict[str, Any]:
+    """The card's metrics for the fused model on a test set (measured before anything is written)."""
+    import tempfile
+
+    from digitrec.evaluation import evaluate
+
+    X, y, split = test
+    with tempfile.TemporaryDirectory() as tmp:
+        trial = save_bundle(Path(tmp) / "trial", weights=fused, weights_format="onnx", card=card)
+        result = evaluate(load_bundle(trial), X, y, split=split)
+    errors = len(result.misclassified)
+    return {
+        "accuracy": result.accuracy,
+        "n": result.n,
+        "test": {"accuracy": result.accuracy, "n": result.n, "errors": errors, "split": split},
+    }
