@@ -110,7 +110,11 @@ def fuse(first: bytes, second: bytes, *, below: float = DEFAULT_BELOW, digits: i
         helper.make_node("Where", ["cascade/doubt", "cascade/second_opinion", p1], ["cascade/asked"]),
     ]
     untyped = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, None)  # noqa: E731
-    then_branch = helper.make_graph(ask, "second_opinion", [], [untyped("cascade/asked")])
+    # The second model's weights live in the branch: onnxruntime pre-packs a graph's own
+    # constant weights for its convolutions, not those it reads from an outer graph.
+    then_branch = helper.make_graph(
+        ask, "second_opinion", [], [untyped("cascade/asked")], initializer=list(b.graph.initializer)
+    )
     else_branch = helper.make_graph(
         [helper.make_node("Identity", [p1], ["cascade/sure"])], "first_answer", [], [untyped("cascade/sure")]
     )
@@ -120,8 +124,7 @@ def fuse(first: bytes, second: bytes, *, below: float = DEFAULT_BELOW, digits: i
         "cascade",
         [source],
         [answer],
-        # The branch reads the second model's weights from the outer graph.
-        initializer=list(a.graph.initializer) + list(b.graph.initializer) + constants,
+        initializer=list(a.graph.initializer) + constants,
     )
     model = helper.make_model(graph, opset_imports=a.opset_import, ir_version=a.ir_version)
     onnx.checker.check_model(model)
