@@ -105,4 +105,8 @@ def test_cascade_command_writes_the_bundle_and_records_itself(two_networks, tmp_
     assert card["cascade"]["below"] == 0.7
     bad = CliRunner().invoke(cli, ["cascade", str(first), str(second), "--out", str(out), "--below", "0"])
     assert bad.exit_code == 2 and "--below" in bad.output
+    # Refused before any test data is looked for: the pair reader answers pairs, not digits.
+    other = CliRunner().invoke(cli, ["cascade", str(first), "pairs", "--out", str(tmp_path / "no")])
+    assert other.exit_code == 1 and "answer differently" in other.output
+    assert not (tmp_path / "no").exists()
 

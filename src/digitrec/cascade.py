@@ -28,7 +28,7 @@ import numpy as np
 from digitrec.bundle import Bundle, library_versions, load_bundle, save_bundle
 from digitrec.errors import BundleError, UsageError, require
 
-__all__ = ["DEFAULT_BELOW", "fuse", "cascade"]
+__all__ = ["DEFAULT_BELOW", "fuse", "parts", "cascade"]
 
 #: Samples whose best digit the first network gives less than this are read again.
 DEFAULT_BELOW = 0.95
@@ -132,8 +132,6 @@ def fuse(first: bytes, second: bytes, *, below: float = DEFAULT_BELOW, digits: i
 
 
 def _weights_bytes(bundle: Bundle) -> bytes:
-    if bundle.card["weights"]["format"] != "onnx":
-        raise UsageError(f"model {bundle.name!r} is a scikit-learn model; a cascade joins ONNX networks")
     path = bundle.path
     if path.is_dir():
         return (path / bundle.card["weights"]["file"]).read_bytes()
@@ -152,9 +150,29 @@ def _summary(bundle: Bundle) -> dict[str, Any]:
     }
 
 
+def parts(first: str | Path | Bundle, second: str | Path | Bundle) -> tuple[Bundle, Bundle]:
+    """Load (where given paths) and check the two models of a cascade.
+
+    Raises
+    ------
+    UsageError
+        Either is no ONNX network, or they read different formats or answer different columns.
+    """
+    one, two = (b if isinstance(b, Bundle) else load_bundle(b) for b in (first, second))
+    if (one.input_format, one.classes, one.has_reject) != (two.input_format, two.classes, two.has_reject):
+        raise UsageError(
+            f"models {one.name!r} and {two.name!r} answer differently (input format, classes or reject "
+            "column); a cascade joins two readers of the same digits"
+        )
+    for bundle in (one, two):
+        if bundle.card["weights"]["format"] != "onnx":
+            raise UsageError(f"model {bundle.name!r} is a scikit-learn model; a cascade joins ONNX networks")
+    return one, two
+
+
 def cascade(
-    first: str | Path,
-    second: str | Path,
+    first: str | Path | Bundle,
+    second: str | Path | Bundle,
     out: str | Path,
     *,
     below: float = DEFAULT_BELOW,
@@ -167,7 +185,7 @@ def cascade(
 
     Parameters
     ----------
-    first, second : path-like
+    first, second : path-like or Bundle
         ONNX bundles reading the same input format with the same outputs (``digitrec train``).
     out : path-like
         The bundle folder (or ``.zip``) to write.
@@ -185,12 +203,7 @@ def cascade(
     -------
     Path
     """
-    one, two = load_bundle(first), load_bundle(second)
-    if (one.input_format, one.classes, one.has_reject) != (two.input_format, two.classes, two.has_reject):
-        raise UsageError(
-            f"models {one.name!r} and {two.name!r} answer differently (input format, classes or reject "
-            "column); a cascade joins two readers of the same digits"
-        )
+    one, two = parts(first, second)
     fused = fuse(_weights_bytes(one), _weights_bytes(two), below=below, digits=len(one.classes), weight=weight)
     out = Path(out)
     card = {k: v for k, v in one.card.items() if k not in ("weights", "schema")}

@@ -238,7 +238,7 @@ def _cnn_reader(**overrides):
 def _cnn_reader_x4(**overrides):
     # Four of cnn-reader's networks averaged, seeded apart from the shipped default's one
     # network: 99.71% on MNIST's test set against its 99.60%. Too slow to read every digit
-    # with (0.4 ms a digit against 0.1), it is the default's second opinion on the few it
+    # with (0.5 ms a digit against 0.1), it is the default's second opinion on the few it
     # doubts (`digitrec.cascade`; docs/benchmarks.md, eleventh session).
     return _cnn_reader(**{"n_networks": 4, "random_state": 1, **overrides})
 
@@ -329,7 +329,7 @@ RECIPES: dict[str, Recipe] = {
             "cnn-reader-x4",
             "mnist",
             "four cnn-reader networks averaged (seed 1): the second opinion the shipped default asks about "
-            "the digits it doubts (digitrec cascade; about 17 minutes on 2 cores)",
+            "the digits it doubts (digitrec cascade; about 13 minutes on 2 cores)",
             _cnn_reader_x4,
             {},
             search_cv=1,

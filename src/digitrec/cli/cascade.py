@@ -59,26 +59,26 @@ def command(
     Examples:
       digitrec train cnn-reader --dataset mnist --out runs/reader
       digitrec train cnn-reader-x4 --dataset mnist --out runs/reader-x4
-      digitrec cascade runs/reader runs/reader-x4 --out runs/default
+      digitrec cascade runs/reader runs/reader-x4 --weight 0.8 --out runs/default   # as shipped
       digitrec cascade runs/reader runs/reader-x4 --below 0.99 --out runs/careful --json
     """
     from digitrec.bundle import load_bundle, resolve_model
-    from digitrec.cascade import DEFAULT_BELOW, cascade
+    from digitrec.cascade import DEFAULT_BELOW, cascade, parts
     from digitrec.datasets import SPLITS, dataset_split_name, load_split
 
     words = ["digitrec", "cascade", first, second, "--out", str(out)]
     for flag, value in (("--below", below), ("--weight", weight), ("--name", name), ("--split", split)):
         if value is not None:
             words += [flag, str(value)]
-    first_path, second_path = resolve_model(first), resolve_model(second)
-    card = load_bundle(first_path).card
+    one, two = parts(resolve_model(first), resolve_model(second))
+    card = one.card
     split = split or card.get("training", {}).get("split")
     if split not in SPLITS:
         split = dataset_split_name("digits" if card["input_format"] == "optdigits" else "mnist", split)
     data = load_split(split, data_home=data_dir)
     path = cascade(
-        first_path,
-        second_path,
+        one,
+        two,
         out,
         below=DEFAULT_BELOW if below is None else below,
         weight=1.0 if weight is None else weight,
