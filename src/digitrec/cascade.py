@@ -4,13 +4,13 @@ One small network reads a digit in about 0.1 ms and is sure of nearly every digi
 reads right; most of its mistakes are digits it doubts. Several networks averaged read
 those better, at several times the cost. `fuse` writes both into one ONNX graph: the
 first network runs on every sample, and an ``If`` runs the second model only when some
-sample's best digit is under ``below``; only those samples take its answer. The graph's
-input and output are the first network's, so the result is an ordinary bundle (`cascade`
-writes it): the recogniser, the server and batch jobs read it like any other, and
-nothing that loads it needs to know.
+sample's best digit is under ``below``, on those samples only, and they take its
+answer. The graph's input and output are the first network's, so the result is an
+ordinary bundle (`cascade` writes it): the recogniser, the server and batch jobs read it
+like any other, and nothing that loads it needs to know.
 
     first(x) ──> p1 ──> best digit of p1 < below ? ──> yes, for some rows:
-                                                         p2 = second(x)
+                                                         p2 = second(x[rows in doubt])
                                                          rows in doubt: p1 + weight * (p2 - p1)
                                                          the others:    p1
                                                    └─> no row: p1
@@ -60,7 +60,8 @@ def fuse(first: bytes, second: bytes, *, below: float = DEFAULT_BELOW, digits: i
     Returns
     -------
     bytes
-        The fused model. ``second`` runs only for batches holding a doubted sample.
+        The fused model. ``second`` runs only on the doubted samples, and not at all for
+        a batch without one.
     """
     onnx = require("onnx", "train")
     from onnx import TensorProto, compose, helper
@@ -70,16 +71,13 @@ def fuse(first: bytes, second: bytes, *, below: float = DEFAULT_BELOW, digits: i
     if not 0.0 < weight <= 1.0:
         raise UsageError(f"weight must be in (0, 1], not {weight}")
     a = onnx.load_from_string(first)
-    # Every name of the second graph gets a prefix except its input, which is the first's.
-    b = compose.add_prefix(onnx.load_from_string(second), _PREFIX, rename_inputs=False)
-    if len(a.graph.input) != 1 or len(a.graph.output) != 1 or len(b.graph.output) != 1:
+    # Every name of the second graph gets a prefix, its input too: inside the branch that
+    # input is the doubted rows of the first's.
+    b = compose.add_prefix(onnx.load_from_string(second), _PREFIX)
+    if len(a.graph.input) != 1 or len(a.graph.output) != 1 or len(b.graph.input) != 1 or len(b.graph.output) != 1:
         raise BundleError("a cascade joins models with one input and one output each")
     (source,), (answer,) = a.graph.input, a.graph.output
-    if b.graph.input[0].name != source.name:
-        raise BundleError(
-            f"the two models name their input differently ({source.name!r}, {b.graph.input[0].name!r})"
-        )
-    p1, p2 = "cascade/first", b.graph.output[0].name
+    rows, p1, p2 = b.graph.input[0].name, "cascade/first", b.graph.output[0].name
     nodes = []
     for node in a.graph.node:
         copy = onnx.NodeProto()
@@ -96,18 +94,25 @@ def fuse(first: bytes, second: bytes, *, below: float = DEFAULT_BELOW, digits: i
     ]
     nodes += [
         helper.make_node("Slice", [p1, "cascade/starts", "cascade/ends", "cascade/axes"], ["cascade/digits"]),
-        helper.make_node("ReduceMax", ["cascade/digits"], ["cascade/best"], axes=[1], keepdims=1),
+        helper.make_node("ReduceMax", ["cascade/digits"], ["cascade/best"], axes=[1], keepdims=0),
         helper.make_node("Less", ["cascade/best", "cascade/below"], ["cascade/doubt"]),
         helper.make_node("Cast", ["cascade/doubt"], ["cascade/doubt_float"], to=TensorProto.FLOAT),
         # ReduceMax of no rows is undefined; a sum of none is 0, so an empty batch skips the second model.
         helper.make_node("ReduceSum", ["cascade/doubt_float"], ["cascade/doubted"], keepdims=0),
         helper.make_node("Greater", ["cascade/doubted", "cascade/zero"], ["cascade/any"]),
     ]
-    ask = list(b.graph.node) + [
-        helper.make_node("Sub", [p2, p1], ["cascade/towards"]),
+    # Only the doubted rows go to the second model (a batch job's or the server's batch of
+    # many digits pays for its doubted ones alone), and their answers go back in place.
+    ask = [
+        helper.make_node("Compress", [source.name, "cascade/doubt"], [rows], axis=0),
+        helper.make_node("Compress", [p1, "cascade/doubt"], ["cascade/first_doubted"], axis=0),
+        helper.make_node("NonZero", ["cascade/doubt"], ["cascade/where"]),
+        helper.make_node("Transpose", ["cascade/where"], ["cascade/indices"], perm=[1, 0]),
+        *b.graph.node,
+        helper.make_node("Sub", [p2, "cascade/first_doubted"], ["cascade/towards"]),
         helper.make_node("Mul", ["cascade/towards", "cascade/weight"], ["cascade/step"]),
-        helper.make_node("Add", [p1, "cascade/step"], ["cascade/second_opinion"]),
-        helper.make_node("Where", ["cascade/doubt", "cascade/second_opinion", p1], ["cascade/asked"]),
+        helper.make_node("Add", ["cascade/first_doubted", "cascade/step"], ["cascade/second_opinion"]),
+        helper.make_node("ScatterND", [p1, "cascade/indices", "cascade/second_opinion"], ["cascade/asked"]),
     ]
     untyped = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, None)  # noqa: E731
     # The second model's weights live in the branch: onnxruntime pre-packs a graph's own
