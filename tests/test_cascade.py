@@ -110,3 +110,13 @@ def test_cascade_command_writes_the_bundle_and_records_itself(two_networks, tmp_
     assert other.exit_code == 1 and "answer differently" in other.output
     assert not (tmp_path / "no").exists()
 
+
+
+def test_cascade_is_reproducible(two_networks, tmp_path):
+    import hashlib
+
+    from digitrec.cascade import cascade
+
+    made = [cascade(*two_networks, tmp_path / name, below=0.9, weight=0.8) for name in ("a", "b")]
+    digests = {hashlib.sha256((path / "model.onnx").read_bytes()).hexdigest() for path in made}
+    assert len(digests) == 1  # the same parts and settings give the same graph, byte for byte
