@@ -26,9 +26,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from bench_realistic import _uptime as _load  # run as a script: benchmarks/ is on the path
 from scipy.stats import binomtest
 
 from digitrec import synth
@@ -46,13 +46,6 @@ def _seeds(text: str) -> list[int]:
         lo, _, hi = part.partition("-")
         out += list(range(int(lo), int(hi or lo) + 1))
     return out
-
-
-def _load() -> str:
-    try:
-        return "load " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "load unknown"
 
 
 def read_seed(rec: Recognizer, X: np.ndarray, y: np.ndarray, seed: int) -> dict[str, tuple[int, int]]:

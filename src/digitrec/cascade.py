@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from digitrec.bundle import Bundle, library_versions, load_bundle, save_bundle
+from digitrec.bundle import Bundle, _read_files, library_versions, load_bundle, save_bundle
 from digitrec.errors import BundleError, UsageError, require
 
 __all__ = ["DEFAULT_BELOW", "fuse", "parts", "cascade"]
@@ -136,16 +136,6 @@ def fuse(first: bytes, second: bytes, *, below: float = DEFAULT_BELOW, digits: i
     return model.SerializeToString()
 
 
-def _weights_bytes(bundle: Bundle) -> bytes:
-    path = bundle.path
-    if path.is_dir():
-        return (path / bundle.card["weights"]["file"]).read_bytes()
-    import zipfile
-
-    with zipfile.ZipFile(path) as zf:
-        return zf.read(bundle.card["weights"]["file"])
-
-
 def _summary(bundle: Bundle) -> dict[str, Any]:
     card = bundle.card
     return {
@@ -209,7 +199,9 @@ def cascade(
     Path
     """
     one, two = parts(first, second)
-    fused = fuse(_weights_bytes(one), _weights_bytes(two), below=below, digits=len(one.classes), weight=weight)
+    # The weights as the bundles hold them (folder or .zip), their hashes checked again.
+    (_, first_weights), (_, second_weights) = _read_files(one.path), _read_files(two.path)
+    fused = fuse(first_weights, second_weights, below=below, digits=len(one.classes), weight=weight)
     out = Path(out)
     card = {k: v for k, v in one.card.items() if k not in ("weights", "schema")}
     card["name"] = name or (out.stem if out.suffix == ".zip" else out.name)

@@ -64,6 +64,7 @@ def command(
     """
     from digitrec.bundle import load_bundle, resolve_model
     from digitrec.cascade import DEFAULT_BELOW, cascade, parts
+    from digitrec.cli.evaluate import DATASET_OF_FORMAT
     from digitrec.datasets import SPLITS, dataset_split_name, load_split
 
     words = ["digitrec", "cascade", first, second, "--out", str(out)]
@@ -74,7 +75,7 @@ def command(
     card = one.card
     split = split or card.get("training", {}).get("split")
     if split not in SPLITS:
-        split = dataset_split_name("digits" if card["input_format"] == "optdigits" else "mnist", split)
+        split = dataset_split_name(DATASET_OF_FORMAT[card["input_format"]], split)
     data = load_split(split, data_home=data_dir)
     path = cascade(
         one,
