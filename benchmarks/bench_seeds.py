@@ -8,7 +8,9 @@ built exactly as ``bench_realistic.py`` builds them) for each seed, with each
 ``--model`` in turn on the same images, and prints per seed and pooled over the seeds:
 numbers read exactly, single digits read as the one right digit, real digits marked
 uncertain, non-digits accepted as a confident digit; pooled figures with Wilson 95%
-intervals.
+intervals. Of the single digits missed it counts those the model also misreads as
+MNIST gives them (the sample's own 28x28 pixels, no drawing style): the model's own
+errors, against those a drawing style or the segmentation cost.
 
 Targets (issue 6): numbers >= 97%, single digits >= 99.5%, <= 1% uncertain,
 <= 5% non-digits accepted.
@@ -38,6 +40,8 @@ from digitrec.recognizer import Recognizer, trusted_at
 #: The counts per seed, as bench_realistic.py's defaults.
 PER_STYLE, NUMBERS, PER_KIND = 100, 60, 100
 COLUMNS = ("numbers", "singles", "uncertain", "non-digits")
+#: Of the single digits missed, those the model misreads in MNIST's own pixels too.
+OWN = "singles missed: model's own"
 
 
 def _seeds(text: str) -> list[int]:
@@ -48,18 +52,36 @@ def _seeds(text: str) -> list[int]:
     return out
 
 
-def read_seed(rec: Recognizer, X: np.ndarray, y: np.ndarray, seed: int) -> dict[str, tuple[int, int]]:
-    """(hits, total) per column for one seed: numbers and singles right, digits uncertain, non-digits accepted."""
+def misread_as_given(rec: Recognizer, X: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """Per MNIST sample, whether the model misreads its own 28x28 pixels; None for a model of another format."""
+    if rec.bundle.input_format != "mnist":
+        return None
+    proba = rec.bundle.predict_proba(X.reshape(len(X), -1).astype(np.float32) * np.float32(1 / 255))
+    classes = np.asarray(rec.bundle.classes)
+    return classes[proba[:, : len(classes)].argmax(axis=1)] != y
+
+
+def read_seed(
+    rec: Recognizer, X: np.ndarray, y: np.ndarray, seed: int, misread: np.ndarray | None = None
+) -> dict[str, tuple[int, int]]:
+    """(hits, total) per column for one seed: numbers and singles right, digits uncertain, non-digits accepted.
+
+    With ``misread`` (`misread_as_given`), also `OWN`: (single digits missed that the
+    model misreads as MNIST gives them, single digits missed).
+    """
     right = total = 0
     for image, label, _ in synth.make_number_set(X, y, per_style=NUMBERS, lengths=(2, 4), seed=seed):
         digits = rec.recognize(image).digits
         right += "".join(str(d.digit) for d in digits) == label
         total += 1
     numbers = (right, total)
-    right = unsure = total = 0
-    for image, label, _ in synth.make_set(X, y, per_style=PER_STYLE, seed=seed):
+    right = unsure = total = own = 0
+    indices = synth.set_indices(len(X), per_style=PER_STYLE, seed=seed)
+    for (image, label, _), index in zip(synth.make_set(X, y, per_style=PER_STYLE, seed=seed), indices):
         digits = rec.recognize(image).digits
-        right += len(digits) == 1 and str(digits[0].digit) == label
+        hit = len(digits) == 1 and str(digits[0].digit) == label
+        right += hit
+        own += not hit and misread is not None and bool(misread[index])
         unsure += any(d.uncertain for d in digits)
         total += 1
     singles, uncertain = (right, total), (unsure, total)
@@ -67,7 +89,10 @@ def read_seed(rec: Recognizer, X: np.ndarray, y: np.ndarray, seed: int) -> dict[
     for image, _, _ in synth.make_non_digit_set(per_kind=PER_KIND, seed=seed):
         accepted += any(trusted_at(rec.recognize(image).digits, rec.threshold))
         total += 1
-    return dict(zip(COLUMNS, (numbers, singles, uncertain, (accepted, total))))
+    counts = dict(zip(COLUMNS, (numbers, singles, uncertain, (accepted, total))))
+    if misread is not None:
+        counts[OWN] = (own, singles[1] - singles[0])
+    return counts
 
 
 def _cell(hits: int, total: int, interval: bool = False) -> str:
@@ -76,6 +101,12 @@ def _cell(hits: int, total: int, interval: bool = False) -> str:
         ci = binomtest(hits, total).proportion_ci(method="wilson")
         text += f" [{ci.low:.2%}, {ci.high:.2%}]"
     return text
+
+
+def _cells(counts: dict[str, tuple[int, int]], interval: bool = False) -> str:
+    cells = [_cell(*counts[c], interval=interval) for c in COLUMNS]
+    cells.append(f"{counts[OWN][0]} of {counts[OWN][1]}" if OWN in counts else "n/a")
+    return " | ".join(cells)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,26 +118,28 @@ def main(argv: list[str] | None = None) -> int:
     X, y = read_mnist("test", data_home=args.data_dir)
     models = args.model or ["default"]
     recognizers = {m: Recognizer.load(None if m == "default" else m) for m in models}
-    pooled = {m: {c: [0, 0] for c in COLUMNS} for m in models}
+    misread = {m: misread_as_given(rec, X, y) for m, rec in recognizers.items()}
+    pooled: dict[str, dict[str, list[int]]] = {m: {} for m in models}
     print(f"# bench_seeds: seeds {args.seeds}, {_load()}")
-    print("| seed | model | " + " | ".join(COLUMNS) + " |")
-    print("|---|---|" + "---|" * len(COLUMNS))
+    print("| seed | model | " + " | ".join((*COLUMNS, OWN)) + " |")
+    print("|---|---|" + "---|" * (len(COLUMNS) + 1))
     for seed in _seeds(args.seeds):
         for name, rec in recognizers.items():
             began = time.perf_counter()
-            counts = read_seed(rec, X, y, seed)
+            counts = read_seed(rec, X, y, seed, misread[name])
             for column, (hits, total) in counts.items():
-                pooled[name][column][0] += hits
-                pooled[name][column][1] += total
-            cells = " | ".join(_cell(*counts[c]) for c in COLUMNS)
-            print(f"| {seed} | {name} | {cells} |  <!-- {time.perf_counter() - began:.0f} s, {_load()} -->", flush=True)
+                sums = pooled[name].setdefault(column, [0, 0])
+                sums[0] += hits
+                sums[1] += total
+            print(f"| {seed} | {name} | {_cells(counts)} |  <!-- {time.perf_counter() - began:.0f} s, {_load()} -->", flush=True)
     print()
     print("Pooled, with Wilson 95% intervals:")
     print()
-    print("| model | " + " | ".join(COLUMNS) + " |")
-    print("|---|" + "---|" * len(COLUMNS))
+    print("| model | " + " | ".join((*COLUMNS, OWN)) + " |")
+    print("|---|" + "---|" * (len(COLUMNS) + 1))
     for name in models:
-        print(f"| {name} | " + " | ".join(_cell(*pooled[name][c], interval=True) for c in COLUMNS) + " |")
+        counts = {c: (hits, total) for c, (hits, total) in pooled[name].items()}
+        print(f"| {name} | {_cells(counts, interval=True)} |")
     return 0
 
 

@@ -2,8 +2,10 @@
 
 Real digits: realistic renders (`digitrec.synth`, every style) of the digits
 `DigitCNN` holds out of MNIST's training set for validation (the same stratified
-10% split, ``random_state=0``): the model never trained on them, and
-``bench_realistic.py`` reads test digits instead. Non-digits: those of
+10% split, with the ``random_state`` of the model's card): the model never trained on
+them, and ``bench_realistic.py`` reads test digits instead. A cascade's parts were
+trained with their own splits: the digits held out by both are used (about 1% of
+the training set). Non-digits: those of
 ``bench_realistic.py``'s seeds 2 and 3 (it reports seeds 0 and 1). Each image is
 read once through `Recognizer` with a threshold of 0; every threshold of the sweep
 is then applied to the confidences the way the recogniser applies it
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 
 import numpy as np
 from bench_realistic import _uptime as _load  # run as a script: benchmarks/ is on the path
@@ -34,15 +37,30 @@ from digitrec.recognizer import DigitResult, Recognizer, trusted_at
 THRESHOLDS = (0.3, 0.4, 0.45, 0.5, 0.52, 0.55, 0.6, 0.65, 0.7, 0.78, 0.85, 0.9)
 
 
-def validation_digits(data_dir: str | None, validation_fraction: float = 0.1, random_state: int = 0):
-    """The MNIST training digits `DigitCNN` holds out for validation (its `_split`)."""
+def held_out_splits(card: dict) -> list[tuple[float, int]]:
+    """(validation_fraction, random_state) of each network a model's card describes (a cascade: both parts)."""
+    parts = [card["cascade"]["first"], card["cascade"]["second"]] if "cascade" in card else [card]
+    return [
+        (float(p.get("params", {}).get("validation_fraction", 0.1)), int(p.get("params", {}).get("random_state", 0)))
+        for p in parts
+    ]
+
+
+def validation_digits(data_dir: str | None, splits: Sequence[tuple[float, int]] = ((0.1, 0),)):
+    """The MNIST training digits `DigitCNN` holds out for validation (its `_split`) under every one of ``splits``."""
     from sklearn.model_selection import StratifiedShuffleSplit
 
     X, y = read_mnist("train", data_home=data_dir)
     y = np.asarray(y).astype(int)
-    n_valid = int(round(validation_fraction * len(y)))
-    _, valid = next(StratifiedShuffleSplit(1, test_size=n_valid, random_state=random_state).split(np.zeros(len(y)), y))
-    return np.asarray(X)[valid], y[valid]
+    held = np.ones(len(y), dtype=bool)
+    for validation_fraction, random_state in splits:
+        n_valid = int(round(validation_fraction * len(y)))
+        split = StratifiedShuffleSplit(1, test_size=n_valid, random_state=random_state)
+        _, valid = next(split.split(np.zeros(len(y)), y))
+        mask = np.zeros(len(y), dtype=bool)
+        mask[valid] = True
+        held &= mask
+    return np.asarray(X)[held], y[held]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     rec = Recognizer.load(args.model, threshold=0.0)
     card = rec.bundle.card
     print(f"# choose_threshold: model {rec.name} (card threshold {card.get('threshold')}), {_load()}")
-    X, y = validation_digits(args.data_dir)
+    splits = held_out_splits(card)
+    X, y = validation_digits(args.data_dir, splits)
+    print(f"validation digits held out by every part (fraction, random_state: {splits}): {len(y)}")
     # Per image: whether it was read right as one digit, and the digits read.
     reals: list[tuple[str, list[DigitResult]]] = []
     for image, label, _ in synth.make_set(X, y, per_style=args.per_style, seed=args.render_seed):

@@ -215,6 +215,17 @@ def test_make_set_is_per_style_and_stable(digits28):
         list(synth.make_set(X, y, styles=["oil"], per_style=1))
 
 
+def test_set_indices_trace_each_image_to_its_sample(digits28):
+    X, _ = digits28
+    # Labels that name their sample: the labels make_set yields are then its picks.
+    ids = np.arange(len(X))
+    items = list(synth.make_set(X, ids, styles=["canvas", "scan"], per_style=3, seed=11))
+    traced = synth.set_indices(len(X), styles=["canvas", "scan"], per_style=3, seed=11)
+    assert [label for _, label, _ in items] == [str(i) for i in traced]
+    assert len(set(traced[:3])) == 3  # without replacement within a style
+    assert synth.set_indices(len(X), styles=[], seed=11).size == 0
+
+
 def test_number_and_non_digit_sets():
     X, y = _digits_28(20)
     numbers = list(synth.make_number_set(X, y, styles=["canvas"], per_style=5, lengths=(2, 3), seed=0))

@@ -72,6 +72,7 @@ __all__ = [
     "render_pen",
     "non_digit_ink",
     "make_set",
+    "set_indices",
     "make_number_set",
     "make_non_digit_set",
     "encode",
@@ -803,11 +804,39 @@ def make_set(
     style : str
     """
     images = np.asarray(images)
-    for style in _check_styles(styles):
-        rng = _rng_for(seed, "digit", style)
-        picks = rng.choice(len(images), size=min(per_style, len(images)), replace=False)
+    for style, rng, picks in _style_picks(len(images), styles, per_style, seed):
         for index in picks:
             yield render_digit(images[index], style, rng), str(int(labels[index])), style
+
+
+def _style_picks(
+    n_images: int, styles: Iterable[str], per_style: int, seed: int
+) -> Iterator[tuple[str, np.random.Generator, np.ndarray]]:
+    """Per style of `make_set`: its name, its random stream (which then renders) and the samples it picks."""
+    for style in _check_styles(styles):
+        rng = _rng_for(seed, "digit", style)
+        yield style, rng, rng.choice(n_images, size=min(per_style, n_images), replace=False)
+
+
+def set_indices(n_images: int, *, styles: Iterable[str] = STYLES, per_style: int = 100, seed: int = 0) -> np.ndarray:
+    """Which samples `make_set` renders, in the order it yields them.
+
+    For tracing a benchmark image back to its MNIST sample, e.g. to tell the digits a
+    model misreads however they are drawn from the ones a drawing style costs.
+
+    Parameters
+    ----------
+    n_images : int
+        How many samples ``make_set`` is given.
+    styles, per_style, seed
+        As for `make_set`.
+
+    Returns
+    -------
+    ndarray of int, shape (len(styles) * min(per_style, n_images),)
+    """
+    picks = [p for _, _, p in _style_picks(n_images, styles, per_style, seed)]
+    return np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
 
 
 def make_number_set(
