@@ -19,15 +19,20 @@ Run::
 
     DIGITREC_DATA=/work/shared/datasets/mnist python benchmarks/bench_seeds.py --seeds 0-9 --model default
     DIGITREC_DATA=/work/shared/datasets/mnist python benchmarks/bench_seeds.py --seeds 10-14 --model runs/reader --model default
+    DIGITREC_DATA=/work/shared/datasets/mnist python benchmarks/bench_seeds.py --seeds 0-34 --jobs 2
 
-About a minute per seed and model on a 2-core CPU.
+About 45 seconds per seed and model on one core of a 2-core CPU; ``--jobs`` reads that
+many seeds side by side (the counts do not depend on it).
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 
 import numpy as np
 from bench_realistic import _uptime as _load  # run as a script: benchmarks/ is on the path
@@ -109,29 +114,57 @@ def _cells(counts: dict[str, tuple[int, int]], interval: bool = False) -> str:
     return " | ".join(cells)
 
 
+#: Per process: the test digits, the recognisers and the digits each misreads as given (`_setup`).
+_STATE: dict[str, object] = {}
+
+
+def _setup(models: list[str], data_dir: str | None) -> None:
+    X, y = read_mnist("test", data_home=data_dir)
+    recognizers = {m: Recognizer.load(None if m == "default" else m) for m in models}
+    _STATE.update(X=X, y=y, recognizers=recognizers, misread={m: misread_as_given(r, X, y) for m, r in recognizers.items()})
+
+
+def _read_seed_all(seed: int) -> list[tuple[str, dict[str, tuple[int, int]], float]]:
+    """Every model's counts for one seed, and the seconds each took (in whichever process `_setup` ran)."""
+    X, y = _STATE["X"], _STATE["y"]
+    out = []
+    for name, rec in _STATE["recognizers"].items():  # type: ignore[attr-defined]
+        began = time.perf_counter()
+        counts = read_seed(rec, X, y, seed, _STATE["misread"][name])  # type: ignore[index]
+        out.append((name, counts, time.perf_counter() - began))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,2,5-7")
     parser.add_argument("--model", action="append", default=None, help="a name or bundle path; repeat to compare")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--jobs", type=int, default=1, help="seeds read side by side, one process each")
     args = parser.parse_args(argv)
-    X, y = read_mnist("test", data_home=args.data_dir)
     models = args.model or ["default"]
-    recognizers = {m: Recognizer.load(None if m == "default" else m) for m in models}
-    misread = {m: misread_as_given(rec, X, y) for m, rec in recognizers.items()}
+    seeds = _seeds(args.seeds)
     pooled: dict[str, dict[str, list[int]]] = {m: {} for m in models}
-    print(f"# bench_seeds: seeds {args.seeds}, {_load()}")
+    print(f"# bench_seeds: seeds {args.seeds}, {args.jobs} process(es), {_load()}")
     print("| seed | model | " + " | ".join((*COLUMNS, OWN)) + " |")
     print("|---|---|" + "---|" * (len(COLUMNS) + 1))
-    for seed in _seeds(args.seeds):
-        for name, rec in recognizers.items():
-            began = time.perf_counter()
-            counts = read_seed(rec, X, y, seed, misread[name])
-            for column, (hits, total) in counts.items():
-                sums = pooled[name].setdefault(column, [0, 0])
-                sums[0] += hits
-                sums[1] += total
-            print(f"| {seed} | {name} | {_cells(counts)} |  <!-- {time.perf_counter() - began:.0f} s, {_load()} -->", flush=True)
+    with ExitStack() as stack:
+        if args.jobs > 1:
+            # Forked before any model is loaded: each worker loads its own onnxruntime sessions.
+            pool = ProcessPoolExecutor(
+                args.jobs, mp_context=mp.get_context("fork"), initializer=_setup, initargs=(models, args.data_dir)
+            )
+            results = stack.enter_context(pool).map(_read_seed_all, seeds)
+        else:
+            _setup(models, args.data_dir)
+            results = map(_read_seed_all, seeds)
+        for seed, rows in zip(seeds, results):
+            for name, counts, seconds in rows:
+                for column, (hits, total) in counts.items():
+                    sums = pooled[name].setdefault(column, [0, 0])
+                    sums[0] += hits
+                    sums[1] += total
+                print(f"| {seed} | {name} | {_cells(counts)} |  <!-- {seconds:.0f} s, {_load()} -->", flush=True)
     print()
     print("Pooled, with Wilson 95% intervals:")
     print()
