@@ -39,7 +39,7 @@ from bench_realistic import _uptime as _load  # run as a script: benchmarks/ is 
 from scipy.stats import binomtest
 
 from digitrec import synth
-from digitrec.datasets import read_mnist
+from digitrec.datasets import _to_mnist_format, read_mnist
 from digitrec.recognizer import Recognizer, trusted_at
 
 #: The counts per seed, as bench_realistic.py's defaults.
@@ -61,7 +61,7 @@ def misread_as_given(rec: Recognizer, X: np.ndarray, y: np.ndarray) -> np.ndarra
     """Per MNIST sample, whether the model misreads its own 28x28 pixels; None for a model of another format."""
     if rec.bundle.input_format != "mnist":
         return None
-    proba = rec.bundle.predict_proba(X.reshape(len(X), -1).astype(np.float32) * np.float32(1 / 255))
+    proba = rec.bundle.predict_proba(_to_mnist_format(X))  # as load_split gives the test set
     classes = np.asarray(rec.bundle.classes)
     return classes[proba[:, : len(classes)].argmax(axis=1)] != y
 

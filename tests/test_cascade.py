@@ -111,7 +111,6 @@ def test_cascade_command_writes_the_bundle_and_records_itself(two_networks, tmp_
     assert not (tmp_path / "no").exists()
 
 
-
 def test_cascade_is_reproducible(two_networks, tmp_path):
     import hashlib
 
