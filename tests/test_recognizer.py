@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 
 from digitrec.bundle import load_bundle, save_bundle
 from digitrec.errors import InvalidImageError, SegmentationError, UnsupportedImageError, UsageError
-from digitrec.recognizer import DigitResult, Recognition, Recognizer, error_result, trusted
+from digitrec.recognizer import DigitResult, Recognition, Recognizer, error_result, stray_marks, trusted
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "src" / "digitrec" / "models" / "default"
 needs_default = pytest.mark.skipif(
@@ -291,6 +291,47 @@ def test_a_row_mostly_unsure_is_all_uncertain(tiny_bundle, monkeypatch):
 
     monkeypatch.setattr(bundle, "predict_proba", two_sure)
     assert rec.recognize(glyphs(3), digits=3).text == "11?"  # a number with one doubtful digit keeps the others
+
+
+def _piece(box: tuple[int, int, int, int], confidence: float = 0.99, rejected: bool = False) -> DigitResult:
+    return DigitResult(digit=1, confidence=confidence, uncertain=False, top=[], box=box, rejected=rejected)
+
+
+def test_stray_marks_leaves_out_small_unsure_pieces_at_the_ends_of_a_row():
+    nine, dot = _piece((0, 0, 60, 100)), _piece((70, 85, 82, 97), confidence=0.2)
+    assert stray_marks([nine, dot], 0.5) == [0]  # "9."
+    assert stray_marks([dot, nine], 0.5) == [1]  # a speck before it
+    assert stray_marks([dot, nine, _piece((100, 0, 160, 100)), _piece((170, 90, 180, 100), rejected=True)], 0.5) == [1, 2]
+    assert stray_marks([nine], 0.5) == [0] and stray_marks([], 0.5) == []
+    speck = _piece((90, 90, 96, 96), confidence=0.1)
+    assert stray_marks([dot, speck], 0.5) == [0, 1]  # marks are small beside a digit, not beside each other
+    assert stray_marks([nine, dot, speck], 0.5) == [0, 1, 2]  # a speck beside a speck: dust, no number
+    assert stray_marks([_piece((0, 0, 60, 100), confidence=0.3), dot], 0.5) == [0, 1]  # beside no sure digit
+
+
+def test_stray_marks_keeps_what_may_be_meant():
+    nine, two = _piece((0, 0, 60, 100)), _piece((80, 0, 140, 100))
+    point = _piece((65, 88, 75, 98), confidence=0.1)
+    assert stray_marks([nine, point, two], 0.5) == [0, 1, 2]  # "9.2": a mark between digits
+    assert stray_marks([nine, _piece((70, 85, 82, 97), confidence=0.9)], 0.5) == [0, 1]  # a small digit read surely
+    assert stray_marks([nine, _piece((70, 60, 100, 97), confidence=0.2)], 0.5) == [0, 1]  # longer than a quarter
+    assert stray_marks([nine, _piece((55, 85, 67, 97), confidence=0.2)], 0.5) == [0, 1]  # shares columns
+    dash = _piece((0, 45, 30, 55), rejected=True)  # "-9": a minus is no speck
+    assert stray_marks([dash, _piece((40, 0, 100, 100))], 0.5) == [0, 1]
+
+
+@needs_default
+def test_a_full_stop_after_a_digit_is_left_out_unless_the_count_is_given():
+    image, alone = Image.new("L", (220, 120), 235), Image.new("L", (220, 120), 235)
+    image.paste(glyphs(1), (0, 0))
+    alone.paste(glyphs(1), (0, 0))
+    ImageDraw.Draw(image).ellipse([130, 100, 142, 112], fill=25)
+    rec = Recognizer.load()
+    before = rec.recognize(alone)
+    read = rec.recognize(png(image))
+    assert read.text == before.text == "0" and len(read.samples) == len(read.crops) == 1
+    assert read.digits[0].box == before.digits[0].box
+    assert len(rec.recognize(png(image), digits=2).digits) == 2
 
 
 def test_errors_are_digitrec_errors_with_json_objects(rec, tmp_path):
