@@ -301,7 +301,8 @@ def test_stray_marks_leaves_out_small_unsure_pieces_at_the_ends_of_a_row():
     nine, dot = _piece((0, 0, 60, 100)), _piece((70, 85, 82, 97), confidence=0.2)
     assert stray_marks([nine, dot], 0.5) == [0]  # "9."
     assert stray_marks([dot, nine], 0.5) == [1]  # a speck before it
-    assert stray_marks([dot, nine, _piece((100, 0, 160, 100)), _piece((170, 90, 180, 100), rejected=True)], 0.5) == [1, 2]
+    blot = _piece((170, 90, 180, 100), rejected=True)
+    assert stray_marks([dot, nine, _piece((100, 0, 160, 100)), blot], 0.5) == [1, 2]  # both ends
     assert stray_marks([nine], 0.5) == [0] and stray_marks([], 0.5) == []
     speck = _piece((90, 90, 96, 96), confidence=0.1)
     assert stray_marks([dot, speck], 0.5) == [0, 1]  # marks are small beside a digit, not beside each other

@@ -50,8 +50,8 @@ PAIRS_MODEL = "pairs"
 PAIR_DOUBT, PAIR_ASPECT, PAIR_SURE = 0.5, 0.6, 0.9
 #: A piece at either end of a row, no taller or wider than STRAY_MARK times the row's
 #: tallest other piece, that the model reads as no sure digit, beside a sure digit with
-#: which it shares no column, is a stray mark (a full stop, a speck of pen or paper), not a digit:
-#: `stray_marks` leaves it out of the answer (docs/benchmarks.md, thirteenth session).
+#: which it shares no column, is a stray mark (a full stop, a speck of pen or paper),
+#: not a digit: `stray_marks` leaves it out (docs/benchmarks.md, thirteenth session).
 STRAY_MARK = 0.25
 
 
