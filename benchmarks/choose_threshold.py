@@ -48,18 +48,16 @@ def held_out_splits(card: dict) -> list[tuple[float, int]]:
 
 def validation_digits(data_dir: str | None, splits: Sequence[tuple[float, int]] = ((0.1, 0),)):
     """The MNIST training digits `DigitCNN` holds out for validation (its `_split`) under every one of ``splits``."""
-    from sklearn.model_selection import StratifiedShuffleSplit
+    from digitrec.cnn import DigitCNN
 
     X, y = read_mnist("train", data_home=data_dir)
     y = np.asarray(y).astype(int)
-    held = np.ones(len(y), dtype=bool)
+    held = np.arange(len(y))
     for validation_fraction, random_state in splits:
-        n_valid = int(round(validation_fraction * len(y)))
-        split = StratifiedShuffleSplit(1, test_size=n_valid, random_state=random_state)
-        _, valid = next(split.split(np.zeros(len(y)), y))
-        mask = np.zeros(len(y), dtype=bool)
-        mask[valid] = True
-        held &= mask
+        # The network's own split, given the samples' indices for samples.
+        network = DigitCNN(validation_fraction=validation_fraction, random_state=random_state)
+        valid = network._split(np.arange(len(y)), y)[2]
+        held = np.intersect1d(held, valid if valid is not None else np.zeros(0, dtype=int))
     return np.asarray(X)[held], y[held]
 
 
