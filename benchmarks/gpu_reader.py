@@ -49,6 +49,11 @@ VARIANTS: dict[str, dict] = {
     # A candidate for the shipped default's second opinion (cnn-reader-x4: four networks,
     # seed 1), which reads only the digits the first network doubts: eight networks.
     "x8": {"n_networks": 8, "random_state": 1},
+    # A fifth of the digits also rendered in every realistic style (photos, chalk, scans,
+    # canvases...) and read back through the preprocessing; one network, and the four of
+    # the second opinion.
+    "rend20": {"rendered": 0.2},
+    "rend20-x4": {"rendered": 0.2, "n_networks": 4, "random_state": 1},
 }
 
 

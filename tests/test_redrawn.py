@@ -7,7 +7,7 @@ import pytest
 
 from digitrec.errors import UsageError
 from digitrec.preprocess import _stroke_width
-from digitrec.redrawn import PEN_FACTORS, digits_from_numbers, pen_factor, redraw_digits
+from digitrec.redrawn import PEN_FACTORS, digits_from_numbers, pen_factor, redraw_digits, render_digits
 from digitrec.synth import render_pen
 
 
@@ -106,3 +106,28 @@ def test_digits_from_numbers_replaces_digits_by_their_own_crops(mnist_like, monk
         digits_from_numbers(np.zeros((3, 64)), 0.5)
     with pytest.raises(UsageError, match="share"):
         digits_from_numbers(np.zeros((3, 784)), -0.1)
+
+
+def test_render_digits_replaces_digits_by_their_photographed_selves(mnist_like, monkeypatch):
+    import digitrec.redrawn as redrawn
+    import digitrec.synth as synth
+
+    monkeypatch.setattr(redrawn, "CHUNK", 8)  # several chunks
+    styles: list[str] = []
+    render = synth.render_digit
+    monkeypatch.setattr(synth, "render_digit", lambda ink, style, rng: styles.append(style) or render(ink, style, rng))
+    X = mnist_like[:32]
+    out, n = render_digits(X, 0.75, random_state=2)
+    assert len(styles) == 24 and len(set(styles)) >= 5  # styles drawn at random from all of STYLES
+    assert set(styles) <= set(synth.STYLES)
+    assert out.shape == X.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
+    changed = np.flatnonzero(np.abs(out - X).sum(axis=1) > 1e-6)
+    assert n == len(changed) and 18 <= n <= 24  # an image that does not read back as one piece keeps its original
+    # A replaced row is its own digit, not another row's.
+    own = [float(np.corrcoef(out[r], X[r])[0, 1]) for r in changed]
+    other = [float(np.corrcoef(out[r], X[changed[(i + 1) % n]])[0, 1]) for i, r in enumerate(changed)]
+    assert np.median(own) > 0.6 and np.mean(np.array(own) > np.array(other)) >= 0.8
+    np.testing.assert_array_equal(out, render_digits(X, 0.75, random_state=2, n_jobs=2)[0])
+    np.testing.assert_array_equal(render_digits(X, 0.0)[0], X)
+    with pytest.raises(UsageError, match="784"):
+        render_digits(np.zeros((3, 64)), 0.5)

@@ -299,6 +299,12 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
         network also learns digits as segmentation gives them: smaller, a neighbour's
         stroke reaching in, touching strokes cut. Seeded; the validation part is left
         as it is.
+    rendered : float, default=0.0
+        Share of the training digits (MNIST only) rendered as the images people have
+        (photographed paper, chalk, scans, canvases, rotated photos, fine pens and
+        markers: `digitrec.synth.STYLES`) and replaced by what `digitrec.preprocess`
+        reads back (`digitrec.redrawn.render_digits`). Seeded; the validation part is
+        left as it is.
     n_networks : int, default=1
         Networks trained side by side (same batches, own initial weights, own
         augmentation draws, own loss) and averaged: their mean logits are the
@@ -363,6 +369,7 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
         "negatives": [Interval(Integral, 0, None, closed="left")],
         "redrawn": [Interval(Real, 0, 1, closed="both")],
         "numbers": [Interval(Real, 0, 1, closed="both")],
+        "rendered": [Interval(Real, 0, 1, closed="both")],
         "threshold": [Interval(Real, 0, 1, closed="both"), None],
         "n_networks": [Interval(Integral, 1, None, closed="left")],
         "device": [StrOptions({"cpu", "cuda"})],
@@ -389,6 +396,7 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
         negatives: int = 0,
         redrawn: float = 0.0,
         numbers: float = 0.0,
+        rendered: float = 0.0,
         n_networks: int = 1,
         device: str = "cpu",
         threshold: float | None = None,
@@ -411,6 +419,7 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
         self.negatives = negatives
         self.redrawn = redrawn
         self.numbers = numbers
+        self.rendered = rendered
         self.n_networks = n_networks
         self.device = device
         self.threshold = threshold
@@ -466,9 +475,10 @@ class DigitCNN(ClassifierMixin, BaseEstimator):
         y_enc = encoder.transform(y).astype(np.int64)
         X_train, y_train, X_valid, y_valid = self._split(X, y_enc)
         n_digits = len(self.classes_)
-        from digitrec.redrawn import digits_from_numbers, redraw_digits
+        from digitrec.redrawn import digits_from_numbers, redraw_digits, render_digits
 
-        for share, replace in ((self.redrawn, redraw_digits), (self.numbers, digits_from_numbers)):
+        replacements = ((self.redrawn, redraw_digits), (self.numbers, digits_from_numbers), (self.rendered, render_digits))
+        for share, replace in replacements:
             if float(share) > 0:
                 X_train, _ = replace(
                     X_train,

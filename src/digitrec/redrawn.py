@@ -13,6 +13,11 @@ pen, and read back through `digitrec.preprocess.prepare`: exactly what the model
 will be given for such a drawing. The pen widths are drawn from ranges wider than
 the benchmark's styles, so the model does not learn those two settings only.
 
+`render_digits` does the same with every style of `digitrec.synth` (photographed
+paper, chalk on a board, scans, canvases, rotated photos, fine pens and markers):
+the lighting, JPEG noise, blur and resampling a photo or scan puts between a pen and
+the model.
+
 `digits_from_numbers` does the same for digits written in a row: a share of the
 training digits is rendered as numbers of two to four digits (`digitrec.synth.render_number`,
 every style), and each digit is replaced by what `prepare` cuts out of its number
@@ -27,7 +32,7 @@ import numpy as np
 from digitrec.errors import UsageError
 from digitrec.progress import ProgressFn, null_progress
 
-__all__ = ["PEN_FACTORS", "pen_factor", "redraw_digits", "prepared_sample", "digits_from_numbers"]
+__all__ = ["PEN_FACTORS", "pen_factor", "redraw_digits", "prepared_sample", "digits_from_numbers", "render_digits"]
 
 #: (share, lowest, highest) stroke-width factors: fine pens, the digit as drawn, markers.
 PEN_FACTORS: tuple[tuple[float, float, float], ...] = ((0.4, 0.15, 0.5), (0.3, 1.0, 1.0), (0.3, 1.3, 2.5))
@@ -216,5 +221,70 @@ def digits_from_numbers(
     args = [(inks[a : a + sum(part)], part, seed) for (a, part), seed in zip(chunks, seeds)]
     samples = map_chunks(
         _numbers_chunk, args, n_jobs=n_jobs, progress=progress, description="Writing numbers", total=len(rows)
+    )
+    return _replaced(X, rows, samples, input_max)
+
+
+def _render_chunk(inks: np.ndarray, seed: np.random.SeedSequence) -> list[np.ndarray | None]:
+    from digitrec.synth import STYLES, render_digit
+
+    rng = np.random.default_rng(seed)
+    out: list[np.ndarray | None] = []
+    for ink in inks:
+        style = STYLES[int(rng.integers(len(STYLES)))]
+        out.append(prepared_sample(render_digit(ink, style, rng), "mnist"))
+    return out
+
+
+def render_digits(
+    X: np.ndarray,
+    share: float,
+    *,
+    input_max: float = 1.0,
+    random_state: int = 0,
+    n_jobs: int = 1,
+    progress: ProgressFn = null_progress,
+) -> tuple[np.ndarray, int]:
+    """Replace ``share`` of the MNIST digits in ``X`` by the same digits photographed, scanned or drawn.
+
+    Each picked digit is rendered in one of `digitrec.synth.STYLES`, chosen at random,
+    and read back through `digitrec.preprocess.prepare`.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, 784)
+        Flattened MNIST digits (white ink on black); not modified.
+    share : float
+        Share of the rows to render, 0..1 (rows chosen at random, seeded,
+        independently of `redraw_digits`'s and `digits_from_numbers`'s choices).
+    input_max : float, default=1.0
+        Full ink in ``X``; the new rows come back on the same scale.
+    random_state : int, default=0
+    n_jobs : int, default=1
+        Worker processes (several ms per row); the result does not depend on it.
+    progress : ProgressFn, optional
+        ``progress("Rendering digits", done, total)`` as chunks of rows finish.
+
+    Returns
+    -------
+    X_new : ndarray of shape (n_samples, 784), float32
+        A copy of ``X`` with the rendered rows in place of their originals (a row whose
+        image does not read back as one piece keeps its original).
+    n_rendered : int
+        How many rows were replaced.
+
+    Raises
+    ------
+    UsageError
+        ``X`` is not MNIST-shaped, or ``share`` is outside 0..1.
+    """
+    from digitrec.parallel import chunk_seeds, map_chunks
+
+    X, rows, inks = _picked(X, share, input_max, np.random.default_rng([int(random_state), 3]))
+    starts = range(0, len(rows), CHUNK)
+    seeds = chunk_seeds(random_state, 3, len(starts))
+    chunks = [(inks[start : start + CHUNK], seed) for start, seed in zip(starts, seeds)]
+    samples = map_chunks(
+        _render_chunk, chunks, n_jobs=n_jobs, progress=progress, description="Rendering digits", total=len(rows)
     )
     return _replaced(X, rows, samples, input_max)
