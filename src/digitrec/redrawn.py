@@ -27,6 +27,8 @@ stroke reaching in, a cut through touching strokes, as the model meets them in n
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from digitrec.errors import UsageError
@@ -83,6 +85,31 @@ def _replaced(X: np.ndarray, rows: np.ndarray, samples: list, input_max: float) 
 CHUNK = 250
 
 
+def _rows_replaced(
+    X: np.ndarray,
+    share: float,
+    input_max: float,
+    rng: np.random.Generator,
+    stream: tuple[int, int],
+    work: Callable[[np.ndarray, np.random.SeedSequence], list[np.ndarray | None]],
+    description: str,
+    n_jobs: int,
+    progress: ProgressFn,
+) -> tuple[np.ndarray, int]:
+    """``share`` of the rows of ``X`` (picked with ``rng``) replaced by what ``work`` makes of their ink, chunk by chunk.
+
+    ``stream`` is (random_state, stream) of the chunks' seeds (`digitrec.parallel.chunk_seeds`).
+    """
+    from digitrec.parallel import chunk_seeds, map_chunks
+
+    X, rows, inks = _picked(X, share, input_max, rng)
+    starts = range(0, len(rows), CHUNK)
+    seeds = chunk_seeds(stream[0], stream[1], len(starts))
+    chunks = [(inks[start : start + CHUNK], seed) for start, seed in zip(starts, seeds)]
+    samples = map_chunks(work, chunks, n_jobs=n_jobs, progress=progress, description=description, total=len(rows))
+    return _replaced(X, rows, samples, input_max)
+
+
 def _redraw_chunk(inks: np.ndarray, seed: np.random.SeedSequence) -> list[np.ndarray | None]:
     from digitrec.synth import render_pen
 
@@ -128,16 +155,8 @@ def redraw_digits(
     UsageError
         ``X`` is not MNIST-shaped, or ``share`` is outside 0..1.
     """
-    from digitrec.parallel import chunk_seeds, map_chunks
-
-    X, rows, inks = _picked(X, share, input_max, np.random.default_rng(int(random_state)))
-    starts = range(0, len(rows), CHUNK)
-    seeds = chunk_seeds(random_state, 1, len(starts))
-    chunks = [(inks[start : start + CHUNK], seed) for start, seed in zip(starts, seeds)]
-    samples = map_chunks(
-        _redraw_chunk, chunks, n_jobs=n_jobs, progress=progress, description="Re-drawing digits", total=len(rows)
-    )
-    return _replaced(X, rows, samples, input_max)
+    rng = np.random.default_rng(int(random_state))
+    return _rows_replaced(X, share, input_max, rng, (random_state, 1), _redraw_chunk, "Re-drawing digits", n_jobs, progress)
 
 
 #: Digits per rendered number (inclusive bounds), as people write numbers.
@@ -278,13 +297,5 @@ def render_digits(
     UsageError
         ``X`` is not MNIST-shaped, or ``share`` is outside 0..1.
     """
-    from digitrec.parallel import chunk_seeds, map_chunks
-
-    X, rows, inks = _picked(X, share, input_max, np.random.default_rng([int(random_state), 3]))
-    starts = range(0, len(rows), CHUNK)
-    seeds = chunk_seeds(random_state, 3, len(starts))
-    chunks = [(inks[start : start + CHUNK], seed) for start, seed in zip(starts, seeds)]
-    samples = map_chunks(
-        _render_chunk, chunks, n_jobs=n_jobs, progress=progress, description="Rendering digits", total=len(rows)
-    )
-    return _replaced(X, rows, samples, input_max)
+    rng = np.random.default_rng([int(random_state), 3])
+    return _rows_replaced(X, share, input_max, rng, (random_state, 3), _render_chunk, "Rendering digits", n_jobs, progress)
