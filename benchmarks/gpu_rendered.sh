@@ -22,7 +22,7 @@ if [ -d "$WHEELS" ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHEELS"/*.whl || exit 1
   export PYTHONPATH=/tmp/site
 fi
-export PYTHONPATH=$PYTHONPATH:$PWD/src:$PWD/benchmarks PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 DIGITREC_DATA=$PWD/.mnist
+export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD/src:$PWD/benchmarks PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 DIGITREC_DATA=$PWD/.mnist
 if [ -d .fonts ] && [ ! -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
   mkdir -p /usr/share/fonts/truetype/dejavu && cp .fonts/*.ttf /usr/share/fonts/truetype/dejavu/
 fi
