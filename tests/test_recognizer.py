@@ -310,21 +310,6 @@ def test_stray_marks_leaves_out_small_unsure_pieces_at_the_ends_of_a_row():
     assert stray_marks([_piece((0, 0, 60, 100), confidence=0.3), dot], 0.5) == [0, 1]  # beside no sure digit
 
 
-def test_stray_marks_leaves_out_a_column_of_specks_beside_a_digit():
-    nine, colon = _piece((0, 0, 60, 100)), _piece((70, 30, 80, 80), confidence=0.05)  # 50 tall: no speck by its box
-    dots = np.zeros((25, 5), np.float32)  # the piece's ink at half the image's scale: two dots, 10 px each
-    dots[:5], dots[20:] = 1.0, 1.0
-    assert stray_marks([nine, colon], 0.5) == [0, 1]  # without its ink the piece is measured by its box
-    assert stray_marks([nine, colon], 0.5, [np.ones((50, 30), np.float32), dots]) == [0]  # "9:"
-    bar = np.zeros((25, 5), np.float32)
-    bar[2:23] = 1.0
-    assert stray_marks([nine, colon], 0.5, [np.ones((50, 30), np.float32), bar]) == [0, 1]  # one stroke: an unsure "1"
-    broken = _piece((70, 10, 80, 95), confidence=0.05)  # 85 tall, its ink at 0.4 of the image's scale
-    dashes = np.zeros((34, 4), np.float32)
-    dashes[:16], dashes[18:] = 1.0, 1.0  # two strokes of 40 px each: longer than STRAY_SPECKS of 100
-    assert stray_marks([nine, broken], 0.5, [np.ones((50, 30), np.float32), dashes]) == [0, 1]  # a broken "1"
-
-
 def test_stray_marks_keeps_what_may_be_meant():
     nine, two = _piece((0, 0, 60, 100)), _piece((80, 0, 140, 100))
     point = _piece((65, 88, 75, 98), confidence=0.1)
@@ -348,17 +333,6 @@ def test_a_full_stop_after_a_digit_is_left_out_unless_the_count_is_given():
     assert read.text == before.text == "0" and len(read.samples) == len(read.crops) == 1
     assert read.digits[0].box == before.digits[0].box
     assert len(rec.recognize(png(image), digits=2).digits) == 2
-
-
-@needs_default
-def test_a_colon_beside_a_digit_is_left_out():
-    image = Image.new("L", (220, 120), 235)
-    image.paste(glyphs(1), (0, 0))
-    draw = ImageDraw.Draw(image)
-    for top in (30, 80):  # two dots in a column: one piece 62 px tall, each dot 12 px
-        draw.ellipse([130, top, 142, top + 12], fill=25)
-    read = Recognizer.load().recognize(png(image))
-    assert read.text == "0" and len(read.samples) == len(read.crops) == 1
 
 
 def test_errors_are_digitrec_errors_with_json_objects(rec, tmp_path):

@@ -53,11 +53,6 @@ PAIR_DOUBT, PAIR_ASPECT, PAIR_SURE = 0.5, 0.6, 0.9
 #: which it shares no column, is a stray mark (a full stop, a speck of pen or paper),
 #: not a digit: `stray_marks` leaves it out (docs/benchmarks.md, thirteenth session).
 STRAY_MARK = 0.25
-#: A piece of several strokes, none longer than STRAY_SPECKS times that height, is a
-#: stray mark on the same terms: a column of dots or a ":" beside a digit (specks an
-#: MNIST sample holds, drawn large), which the segmentation joins into one tall piece
-#: because they share columns (docs/benchmarks.md, fifteenth session).
-STRAY_SPECKS = 0.35
 
 
 def trusted(sure: list[bool], blobs: list[int] | None = None) -> list[bool]:
@@ -164,24 +159,7 @@ def _sure(digits: Sequence[DigitResult], threshold: float) -> list[bool]:
     return [d.confidence >= threshold and not d.rejected for d in digits]
 
 
-def _longest_stroke(box: Box, crop: np.ndarray) -> float | None:
-    """The longest side of the largest of a piece's strokes in image pixels, or None if it is one stroke.
-
-    ``crop`` is the piece's ink (working resolution) and ``box`` where it is in the image.
-    """
-    from scipy import ndimage
-
-    labels, n = ndimage.label(crop > 0, structure=np.ones((3, 3), dtype=bool))
-    if n < 2:
-        return None
-    left, top, right, bottom = box
-    sy, sx = (bottom - top) / crop.shape[0], (right - left) / crop.shape[1]
-    return max(max((rows.stop - rows.start) * sy, (cols.stop - cols.start) * sx) for rows, cols in ndimage.find_objects(labels))
-
-
-def stray_marks(
-    digits: Sequence[DigitResult], threshold: float, crops: Sequence[np.ndarray] | None = None
-) -> list[int]:
+def stray_marks(digits: Sequence[DigitResult], threshold: float) -> list[int]:
     """Which pieces of a row to keep, leaving out the stray marks at its ends.
 
     A full stop after a digit, or a speck of the pen or the paper beside it, is cut out
@@ -191,9 +169,7 @@ def stray_marks(
     longer than `STRAY_MARK` times the height of the row's tallest other piece, the
     model is not sure of it as a digit (under ``threshold``, or rejected), its neighbour
     is a sure digit, and the two share no column (so the dot of an "i", a "j" or a "!"
-    stays with its stroke). Given the pieces' ink (``crops``), a piece of several
-    strokes none longer than `STRAY_SPECKS` times that height counts as small too (a
-    ":" beside a digit). Marks between digits are kept ("12.5" still reads "12?5"),
+    stays with its stroke). Marks between digits are kept ("12.5" still reads "12?5"),
     and so are specks beside specks: a scan's dust around a line that reads as a "1"
     is no number (measured: dropping those let 6 more of 12000 non-digits through).
 
@@ -202,8 +178,6 @@ def stray_marks(
     digits : sequence of DigitResult
         One image's digits, left to right.
     threshold : float
-    crops : sequence of ndarray, optional
-        Each piece's ink, as `Recognition.crops`.
 
     Returns
     -------
@@ -219,9 +193,7 @@ def stray_marks(
         left, top, right, bottom = digits[i].box
         tallest = max(digits[j].box[3] - digits[j].box[1] for j in keep if j != i)
         if max(right - left, bottom - top) > STRAY_MARK * tallest:
-            stroke = None if crops is None else _longest_stroke(digits[i].box, crops[i])
-            if stroke is None or stroke > STRAY_SPECKS * tallest:
-                return False
+            return False
         other = digits[neighbour].box
         return right <= other[0] or left >= other[2]
 
@@ -589,7 +561,7 @@ class Recognizer:
         if self.pairs is not None and digits is None:
             results, samples, crops = self._read_pairs(results, samples, crops)
         if digits is None:  # a count the caller gave is kept, marks and all
-            keep = stray_marks(results, self.threshold, crops)
+            keep = stray_marks(results, self.threshold)
             if len(keep) < len(results):
                 results, samples, crops = [results[i] for i in keep], samples[keep], [crops[i] for i in keep]
         for result, trust in zip(results, trusted_at(results, self.threshold)):
