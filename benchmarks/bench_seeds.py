@@ -33,6 +33,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
+from dataclasses import dataclass
 
 import numpy as np
 from bench_realistic import _uptime as _load  # run as a script: benchmarks/ is on the path
@@ -114,23 +115,32 @@ def _cells(counts: dict[str, tuple[int, int]], interval: bool = False) -> str:
     return " | ".join(cells)
 
 
-#: Per process: the test digits, the recognisers and the digits each misreads as given (`_setup`).
-_STATE: dict[str, object] = {}
+@dataclass
+class _Worker:
+    """One process's test digits, recognisers and the digits each misreads as given (`_setup`)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    recognizers: dict[str, Recognizer]
+    misread: dict[str, np.ndarray | None]
+
+
+_STATE: list[_Worker] = []  # this process's _Worker, once `_setup` has run here
 
 
 def _setup(models: list[str], data_dir: str | None) -> None:
     X, y = read_mnist("test", data_home=data_dir)
     recognizers = {m: Recognizer.load(None if m == "default" else m) for m in models}
-    _STATE.update(X=X, y=y, recognizers=recognizers, misread={m: misread_as_given(r, X, y) for m, r in recognizers.items()})
+    _STATE[:] = [_Worker(X, y, recognizers, {m: misread_as_given(r, X, y) for m, r in recognizers.items()})]
 
 
 def _read_seed_all(seed: int) -> list[tuple[str, dict[str, tuple[int, int]], float]]:
     """Every model's counts for one seed, and the seconds each took (in whichever process `_setup` ran)."""
-    X, y = _STATE["X"], _STATE["y"]
+    (worker,) = _STATE
     out = []
-    for name, rec in _STATE["recognizers"].items():  # type: ignore[attr-defined]
+    for name, rec in worker.recognizers.items():
         began = time.perf_counter()
-        counts = read_seed(rec, X, y, seed, _STATE["misread"][name])  # type: ignore[index]
+        counts = read_seed(rec, worker.X, worker.y, seed, worker.misread[name])
         out.append((name, counts, time.perf_counter() - began))
     return out
 
