@@ -56,6 +56,21 @@ def test_fused_graph_answers_as_first_where_sure_and_asks_second_where_in_doubt(
     assert fused.predict_proba(X[:0]).shape == (0, 10)
 
 
+def test_a_cascade_asks_a_third_opinion_where_its_answer_is_still_in_doubt(two_networks, digits_8x8, tmp_path):
+    from digitrec.cascade import cascade
+
+    X = digits_8x8[0][1000:].astype(np.float32)
+    first, second = two_networks
+    both = load_bundle(cascade(first, second, tmp_path / "both", below=0.9, weight=0.5))
+    # The first cascade's own names (cascade/..., second/...) must not clash with the outer one's.
+    three = load_bundle(cascade(tmp_path / "both", first, tmp_path / "three", below=0.9, weight=0.5))
+    inner, third = both.predict_proba(X), load_bundle(first).predict_proba(X)
+    doubt = inner.max(axis=1) < 0.9
+    assert 0 < doubt.sum() < len(X), "the test needs both sure and still doubted digits"
+    expected = np.where(doubt[:, None], inner + 0.5 * (third - inner), inner)
+    np.testing.assert_allclose(three.predict_proba(X), expected, atol=1e-6)
+
+
 def test_cascade_card_names_both_parts_and_measures_the_whole(two_networks, digits_8x8, tmp_path):
     from digitrec.cascade import cascade
     from digitrec.recognizer import Recognizer

@@ -32,7 +32,29 @@ __all__ = ["DEFAULT_BELOW", "fuse", "parts", "cascade"]
 
 #: Samples whose best digit the first network gives less than this are read again.
 DEFAULT_BELOW = 0.95
-_PREFIX = "second/"
+
+
+def _names(graph: Any) -> set[str]:
+    """Every name a graph and its subgraphs (an ``If``'s branches) define or use."""
+    names = {v.name for v in [*graph.input, *graph.output, *graph.initializer, *graph.value_info]}
+    for node in graph.node:
+        names.update([node.name, *node.input, *node.output])
+        names.update(n for a in node.attribute if a.HasField("g") for n in _names(a.g))
+    return names
+
+
+def _namespaces(graph: Any) -> tuple[str, str]:
+    """Prefixes for the cascade's own names and the second model's that ``graph`` does not use.
+
+    A cascade's first model may be a cascade itself (a third opinion where the second
+    still doubts): its names already begin with ``cascade/`` and ``second/``.
+    """
+    names = _names(graph)
+    for k in range(len(names) + 1):
+        tags = ("cascade/", "second/") if k == 0 else (f"cascade{k}/", f"second{k}/")
+        if not any(name.startswith(tags) for name in names):
+            return tags
+    raise AssertionError("unreachable: some k leaves both prefixes unused")
 
 
 def _constant(name: str, value: Any, dtype: Any) -> Any:
@@ -49,6 +71,8 @@ def fuse(first: bytes, second: bytes, *, below: float = DEFAULT_BELOW, digits: i
     first, second : bytes
         ONNX models with the same input (one batch of samples) and one output each,
         probabilities of the same columns (the digits first, then any reject column).
+        Either may be a cascade already: a cascade as ``first`` asks ``second`` where
+        its own answer is still in doubt (a third opinion).
     below : float, default=DEFAULT_BELOW
         A sample whose best digit column in ``first``'s answer is under this is in doubt.
     digits : int, default=10
@@ -71,13 +95,14 @@ def fuse(first: bytes, second: bytes, *, below: float = DEFAULT_BELOW, digits: i
     if not 0.0 < weight <= 1.0:
         raise UsageError(f"weight must be in (0, 1], not {weight}")
     a = onnx.load_from_string(first)
+    ns, prefix = _namespaces(a.graph)
     # Every name of the second graph gets a prefix, its input too: inside the branch that
     # input is the doubted rows of the first's.
-    b = compose.add_prefix(onnx.load_from_string(second), _PREFIX)
+    b = compose.add_prefix(onnx.load_from_string(second), prefix)
     if len(a.graph.input) != 1 or len(a.graph.output) != 1 or len(b.graph.input) != 1 or len(b.graph.output) != 1:
         raise BundleError("a cascade joins models with one input and one output each")
     (source,), (answer,) = a.graph.input, a.graph.output
-    rows, p1, p2 = b.graph.input[0].name, "cascade/first", b.graph.output[0].name
+    rows, p1, p2 = b.graph.input[0].name, f"{ns}first", b.graph.output[0].name
     nodes = []
     for node in a.graph.node:
         copy = onnx.NodeProto()
@@ -85,45 +110,45 @@ def fuse(first: bytes, second: bytes, *, below: float = DEFAULT_BELOW, digits: i
         copy.output[:] = [p1 if name == answer.name else name for name in copy.output]
         nodes.append(copy)
     constants = [
-        _constant("cascade/below", below, np.float32),
-        _constant("cascade/weight", weight, np.float32),
-        _constant("cascade/zero", 0.0, np.float32),
-        _constant("cascade/starts", [0], np.int64),
-        _constant("cascade/ends", [digits], np.int64),
-        _constant("cascade/axes", [1], np.int64),
+        _constant(f"{ns}below", below, np.float32),
+        _constant(f"{ns}weight", weight, np.float32),
+        _constant(f"{ns}zero", 0.0, np.float32),
+        _constant(f"{ns}starts", [0], np.int64),
+        _constant(f"{ns}ends", [digits], np.int64),
+        _constant(f"{ns}axes", [1], np.int64),
     ]
     nodes += [
-        helper.make_node("Slice", [p1, "cascade/starts", "cascade/ends", "cascade/axes"], ["cascade/digits"]),
-        helper.make_node("ReduceMax", ["cascade/digits"], ["cascade/best"], axes=[1], keepdims=0),
-        helper.make_node("Less", ["cascade/best", "cascade/below"], ["cascade/doubt"]),
-        helper.make_node("Cast", ["cascade/doubt"], ["cascade/doubt_float"], to=TensorProto.FLOAT),
+        helper.make_node("Slice", [p1, f"{ns}starts", f"{ns}ends", f"{ns}axes"], [f"{ns}digits"]),
+        helper.make_node("ReduceMax", [f"{ns}digits"], [f"{ns}best"], axes=[1], keepdims=0),
+        helper.make_node("Less", [f"{ns}best", f"{ns}below"], [f"{ns}doubt"]),
+        helper.make_node("Cast", [f"{ns}doubt"], [f"{ns}doubt_float"], to=TensorProto.FLOAT),
         # ReduceMax of no rows is undefined; a sum of none is 0, so an empty batch skips the second model.
-        helper.make_node("ReduceSum", ["cascade/doubt_float"], ["cascade/doubted"], keepdims=0),
-        helper.make_node("Greater", ["cascade/doubted", "cascade/zero"], ["cascade/any"]),
+        helper.make_node("ReduceSum", [f"{ns}doubt_float"], [f"{ns}doubted"], keepdims=0),
+        helper.make_node("Greater", [f"{ns}doubted", f"{ns}zero"], [f"{ns}any"]),
     ]
     # Only the doubted rows go to the second model (a batch job's or the server's batch of
     # many digits pays for its doubted ones alone), and their answers go back in place.
     ask = [
-        helper.make_node("Compress", [source.name, "cascade/doubt"], [rows], axis=0),
-        helper.make_node("Compress", [p1, "cascade/doubt"], ["cascade/first_doubted"], axis=0),
-        helper.make_node("NonZero", ["cascade/doubt"], ["cascade/where"]),
-        helper.make_node("Transpose", ["cascade/where"], ["cascade/indices"], perm=[1, 0]),
+        helper.make_node("Compress", [source.name, f"{ns}doubt"], [rows], axis=0),
+        helper.make_node("Compress", [p1, f"{ns}doubt"], [f"{ns}first_doubted"], axis=0),
+        helper.make_node("NonZero", [f"{ns}doubt"], [f"{ns}where"]),
+        helper.make_node("Transpose", [f"{ns}where"], [f"{ns}indices"], perm=[1, 0]),
         *b.graph.node,
-        helper.make_node("Sub", [p2, "cascade/first_doubted"], ["cascade/towards"]),
-        helper.make_node("Mul", ["cascade/towards", "cascade/weight"], ["cascade/step"]),
-        helper.make_node("Add", ["cascade/first_doubted", "cascade/step"], ["cascade/second_opinion"]),
-        helper.make_node("ScatterND", [p1, "cascade/indices", "cascade/second_opinion"], ["cascade/asked"]),
+        helper.make_node("Sub", [p2, f"{ns}first_doubted"], [f"{ns}towards"]),
+        helper.make_node("Mul", [f"{ns}towards", f"{ns}weight"], [f"{ns}step"]),
+        helper.make_node("Add", [f"{ns}first_doubted", f"{ns}step"], [f"{ns}second_opinion"]),
+        helper.make_node("ScatterND", [p1, f"{ns}indices", f"{ns}second_opinion"], [f"{ns}asked"]),
     ]
     untyped = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, None)  # noqa: E731
     # The second model's weights live in the branch: onnxruntime pre-packs a graph's own
     # constant weights for its convolutions, not those it reads from an outer graph.
     then_branch = helper.make_graph(
-        ask, "second_opinion", [], [untyped("cascade/asked")], initializer=list(b.graph.initializer)
+        ask, "second_opinion", [], [untyped(f"{ns}asked")], initializer=list(b.graph.initializer)
     )
     else_branch = helper.make_graph(
-        [helper.make_node("Identity", [p1], ["cascade/sure"])], "first_answer", [], [untyped("cascade/sure")]
+        [helper.make_node("Identity", [p1], [f"{ns}sure"])], "first_answer", [], [untyped(f"{ns}sure")]
     )
-    nodes.append(helper.make_node("If", ["cascade/any"], [answer.name], then_branch=then_branch, else_branch=else_branch))
+    nodes.append(helper.make_node("If", [f"{ns}any"], [answer.name], then_branch=then_branch, else_branch=else_branch))
     graph = helper.make_graph(
         nodes,
         "cascade",
