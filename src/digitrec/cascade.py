@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +51,8 @@ def _namespaces(graph: Any) -> tuple[str, str]:
     still doubts): its names already begin with ``cascade/`` and ``second/``.
     """
     names = _names(graph)
-    for k in range(len(names) + 1):
-        tags = ("cascade/", "second/") if k == 0 else (f"cascade{k}/", f"second{k}/")
-        if not any(name.startswith(tags) for name in names):
-            return tags
-    raise AssertionError("unreachable: some k leaves both prefixes unused")
+    candidates = (("cascade/", "second/") if k == 0 else (f"cascade{k}/", f"second{k}/") for k in count())
+    return next(tags for tags in candidates if not any(name.startswith(tags) for name in names))
 
 
 def _constant(name: str, value: Any, dtype: Any) -> Any:
