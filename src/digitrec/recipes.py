@@ -240,8 +240,9 @@ def _cnn_reader_x4(**overrides):
     # network: 99.71% on MNIST's test set against its 99.60%. Too slow to read every digit
     # with (0.5 ms a digit against 0.1), it is the default's second opinion on the few it
     # doubts (`digitrec.cascade`; docs/benchmarks.md, eleventh session). Trained 25
-    # epochs instead of 15 it gave 99.63%, and deskewed 99.67%; neither, as a further
-    # opinion, read the realistic digits better (seventeenth session).
+    # epochs instead of 15 it gave 99.63%, and deskewed 99.67%; the 25-epoch one as a
+    # third opinion kept out a tenth of the non-digits, the single digits within noise
+    # (seventeenth session).
     return _cnn_reader(**{"n_networks": 4, "random_state": 1, **overrides})
 
 
